@@ -1,0 +1,247 @@
+//! The command line. Flags that shape the loop are also config keys and `RESTATE_DEV_*` variables: the structs
+//! below are both clap arguments and serde records, so the three spellings cannot drift apart.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "restate-dev",
+    version,
+    about = "A reproducible local Kubernetes loop for Restate services",
+    long_about = "A reproducible local Kubernetes loop for Restate services.\n\n\
+        `up` creates (or reuses) a kind-compatible cluster through the Docker Engine API, installs the Restate \
+        server the way its Helm chart does, deploys a service, registers it and proves one invocation. \
+        `down` removes everything `up` made, and nothing else.",
+    after_help = "Exit codes: 0 success, 1 a step failed, 2 bad usage or config, 3 a missing prerequisite, \
+        4 a wait timed out, 130 interrupted.\nResults go to stdout; progress and errors go to stderr."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: `human` (default) or `json`; `render` also takes `yaml` (its default).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+    /// More logging on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only results and errors; no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// A YAML config file (see fixtures/restate-dev.example.yaml).
+    #[arg(long, global = true, value_name = "FILE", env = "RESTATE_DEV_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The loop's name: it names the cluster, network and containers [default: restate-dev].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every Kubernetes object that `up` installs, in apply order.
+    #[command(after_help = "Examples:\n  \
+        restate-dev render\n  \
+        restate-dev render --replicas 3 --output json\n  \
+        restate-dev render --service-image ghcr.io/me/greeter:1.0 | kubectl apply --server-side -f -")]
+    Render(RenderArgs),
+    /// Create (or reuse) the cluster, install Restate and the service, register it and prove one invocation.
+    #[command(after_help = "Examples:\n  \
+        restate-dev up\n  \
+        restate-dev up --runtime docker --ingress-port 8080 --admin-port 9070\n  \
+        restate-dev up --service-image my/greeter:dev --verify Greeter/greet --verify-body '\"Ada\"'\n  \
+        restate-dev up --context my-cluster --replicas 3")]
+    Up(UpArgs),
+    /// Remove everything `up` made for this name, found by label.
+    #[command(after_help = "Examples:\n  \
+        restate-dev down\n  \
+        restate-dev down --name other-loop --images\n  \
+        restate-dev down --keep-cluster")]
+    Down(DownArgs),
+    /// Show what exists for this name, its health, and the URLs.
+    #[command(after_help = "Examples:\n  restate-dev status\n  restate-dev status --output json")]
+    Status(StatusArgs),
+    /// Run up, verify and down in one command, for CI; writes a JSON report and sets the exit code.
+    #[command(after_help = "Examples:\n  \
+        restate-dev smoke --output json\n  \
+        restate-dev smoke --runtime docker --report smoke.json --keep")]
+    Smoke(SmokeArgs),
+    /// Check the machine: Docker, disk, inotify limits, ports and optional tools.
+    #[command(after_help = "Examples:\n  restate-dev doctor\n  restate-dev doctor --output json --ingress-port 8080")]
+    Doctor(DoctorArgs),
+    /// Serve the built-in sample service (Greeter and Counter) on $PORT (default 9080).
+    #[command(hide = true)]
+    ServeSample,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub objects: ObjectArgs,
+}
+
+/// Flags that shape the Kubernetes objects.
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ObjectArgs {
+    /// Namespace for Restate and the service [default: restate].
+    #[arg(long, value_name = "NAMESPACE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Replicas of the service; above 1 adds the Envoy sidecar and a headless Service [default: 1].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+    /// The Restate server image, pinned by version [default: docker.restate.dev/restatedev/restate:1.7.12].
+    #[arg(long, value_name = "IMAGE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restate_image: Option<String>,
+    /// Your service's image, instead of the built-in sample.
+    #[arg(long, value_name = "IMAGE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_image: Option<String>,
+    /// The Envoy sidecar image, used when --replicas is above 1.
+    #[arg(long, value_name = "IMAGE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envoy_image: Option<String>,
+    /// CPU request of the Restate container [default: 250m].
+    #[arg(long, value_name = "QUANTITY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restate_cpu_request: Option<String>,
+    /// CPU limit of the Restate container [default: 2].
+    #[arg(long, value_name = "QUANTITY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restate_cpu_limit: Option<String>,
+    /// Memory request of the Restate container [default: 512Mi].
+    #[arg(long, value_name = "QUANTITY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restate_memory_request: Option<String>,
+    /// Memory limit of the Restate container [default: 2Gi].
+    #[arg(long, value_name = "QUANTITY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restate_memory_limit: Option<String>,
+    /// Size of Restate's data volume [default: 2Gi].
+    #[arg(long, value_name = "QUANTITY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_size: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeKind {
+    /// A kind-compatible cluster made through the Docker API.
+    Kind,
+    /// Plain containers on a Docker network, no Kubernetes.
+    Docker,
+    /// A minikube profile, through the minikube CLI.
+    Minikube,
+}
+
+/// Flags that shape the loop around the objects: where it runs and how it is checked.
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LoopArgs {
+    /// Where the loop runs: kind (default), docker or minikube.
+    #[arg(long, value_enum, value_name = "RUNTIME", conflicts_with = "context")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeKind>,
+    /// Use this existing kube context as it is; it is never deleted.
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Host port on 127.0.0.1 for Restate ingress [default: a free port].
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress_port: Option<i64>,
+    /// Host port on 127.0.0.1 for the Restate admin API [default: a free port].
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_port: Option<i64>,
+    /// The kindest/node image for the kind runtime [default: the pinned v1.36.1 digest].
+    #[arg(long, value_name = "IMAGE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_image: Option<String>,
+    /// Build the Restate image from this restate-server binary instead of pulling it (offline use).
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restate_binary: Option<PathBuf>,
+    /// Bound on each wait, e.g. 300, 90s, 5m [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// The handler that proves your service works, as Service/handler or Object/key/handler.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_verify")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
+    /// The JSON body sent to --verify [default: null].
+    #[arg(long, value_name = "JSON", requires = "verify")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_body: Option<String>,
+    /// Skip the proving invocation.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub objects: ObjectArgs,
+    #[command(flatten)]
+    pub setup: LoopArgs,
+    /// Keep what a failed cluster bootstrap made, for debugging.
+    #[arg(long)]
+    pub retain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Remove only what was installed into the cluster; keep the cluster.
+    #[arg(long)]
+    pub keep_cluster: bool,
+    /// Also remove the images restate-dev built.
+    #[arg(long)]
+    pub images: bool,
+    /// Uninstall from this kube context (needed for loops made with `up --context`).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Look in this kube context too (for loops made with `up --context`).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    #[command(flatten)]
+    pub up: UpArgs,
+    /// Keep the loop running afterwards, even when verification fails.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub setup: LoopArgs,
+}

@@ -1,0 +1,230 @@
+//! Settings, layered: defaults, then the config file, then `RESTATE_DEV_*` variables, then flags.
+//!
+//! Every source is reduced to `key = value` pairs and parsed by the same clap definitions the flags use, so a
+//! value means the same thing wherever it is written. Each pair remembers where it came from, and errors say so.
+
+mod layers;
+pub mod validate;
+
+use std::time::Duration;
+
+use std::path::PathBuf;
+
+use crate::cli::{GlobalArgs, LoopArgs, ObjectArgs, RuntimeKind};
+use crate::error::{Error, Result};
+pub use layers::{Layers, Origin};
+
+pub const DEFAULT_NAME: &str = "restate-dev";
+pub const DEFAULT_NAMESPACE: &str = "restate";
+/// The npm package `@restatedev/restate-server` our tests run is the same version.
+pub const RESTATE_VERSION: &str = "1.7.12";
+pub const DEFAULT_ENVOY_IMAGE: &str = "envoyproxy/envoy:distroless-v1.35.3";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn default_restate_image() -> String {
+    format!("docker.restate.dev/restatedev/restate:{RESTATE_VERSION}")
+}
+
+/// Requests and limits of the Restate container. The chart asks for 4 CPU / 8Gi, which a laptop's single kind
+/// node cannot schedule; Restate idles at about 213 MiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            cpu_request: "250m".into(),
+            cpu_limit: "2".into(),
+            memory_request: "512Mi".into(),
+            memory_limit: "2Gi".into(),
+        }
+    }
+}
+
+pub const DEFAULT_STORAGE: &str = "2Gi";
+
+/// What the Kubernetes objects are made from.
+#[derive(Debug, Clone)]
+pub struct ObjectSettings {
+    pub name: String,
+    pub namespace: String,
+    pub replicas: u32,
+    pub restate_image: String,
+    /// `None` means the built-in sample service.
+    pub service_image: Option<String>,
+    pub envoy_image: String,
+    pub resources: Resources,
+    pub storage_size: String,
+}
+
+/// Where the loop runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    Kind,
+    Docker,
+    Minikube,
+    /// An existing kube context, used as it is.
+    Context(String),
+}
+
+/// How `up` proves the loop works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verify {
+    /// `Greeter/greet` on the built-in sample.
+    Sample,
+    /// A handler of the user's service, as `Service/handler` or `Object/key/handler`, with a JSON body.
+    Handler { path: String, body: String },
+    Skip,
+}
+
+/// Everything else `up` needs.
+#[derive(Debug, Clone)]
+pub struct LoopSettings {
+    pub runtime: Runtime,
+    pub ingress_port: Option<u16>,
+    pub admin_port: Option<u16>,
+    pub node_image: Option<String>,
+    pub restate_binary: Option<PathBuf>,
+    pub timeout: Duration,
+    pub verify: Verify,
+}
+
+/// Reads the config file and environment named by the global flags.
+pub fn load(global: &GlobalArgs) -> Result<Layers> {
+    Layers::load(global.config.as_deref(), std::env::vars())
+}
+
+impl Layers {
+    /// The loop's name, validated.
+    pub fn name(&self, global: &GlobalArgs) -> Result<String> {
+        let (name, origin) = match &global.name {
+            Some(name) => (name.clone(), Origin::Flag("--name".into())),
+            None => self.scalar("name").unwrap_or((DEFAULT_NAME.to_string(), Origin::Default)),
+        };
+        validate::dns_label(&name, validate::MAX_NAME_LEN).map_err(|why| invalid("name", &name, &origin, &why))?;
+        Ok(name)
+    }
+
+    pub fn objects(&self, global: &GlobalArgs, flags: &ObjectArgs) -> Result<ObjectSettings> {
+        let (args, origins) = self.resolve(flags)?;
+        let check = |key: &str, value: &str, rule: fn(&str) -> std::result::Result<(), String>| {
+            rule(value).map_err(|why| invalid(key, value, &origins.of(key), &why))
+        };
+        let namespace = args.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+        validate::dns_label(&namespace, 63).map_err(|why| invalid("namespace", &namespace, &origins.of("namespace"), &why))?;
+        let replicas = match args.replicas {
+            None => 1,
+            Some(n) => validate::replicas(n).map_err(|why| invalid("replicas", &n.to_string(), &origins.of("replicas"), &why))?,
+        };
+        let restate_image = args.restate_image.unwrap_or_else(default_restate_image);
+        check("restate-image", &restate_image, validate::image_reference)?;
+        check("restate-image", &restate_image, validate::pinned_image)?;
+        if let Some(image) = &args.service_image {
+            check("service-image", image, validate::image_reference)?;
+        }
+        let envoy_image = args.envoy_image.unwrap_or_else(|| DEFAULT_ENVOY_IMAGE.into());
+        check("envoy-image", &envoy_image, validate::image_reference)?;
+        let defaults = Resources::default();
+        let quantity = |key: &str, value: Option<String>, default: String| -> Result<String> {
+            let value = value.unwrap_or(default);
+            check(key, &value, validate::quantity)?;
+            Ok(value)
+        };
+        let resources = Resources {
+            cpu_request: quantity("restate-cpu-request", args.restate_cpu_request, defaults.cpu_request)?,
+            cpu_limit: quantity("restate-cpu-limit", args.restate_cpu_limit, defaults.cpu_limit)?,
+            memory_request: quantity("restate-memory-request", args.restate_memory_request, defaults.memory_request)?,
+            memory_limit: quantity("restate-memory-limit", args.restate_memory_limit, defaults.memory_limit)?,
+        };
+        let storage_size = quantity("storage-size", args.storage_size, DEFAULT_STORAGE.into())?;
+        Ok(ObjectSettings {
+            name: self.name(global)?,
+            namespace,
+            replicas,
+            restate_image,
+            service_image: args.service_image,
+            envoy_image,
+            resources,
+            storage_size,
+        })
+    }
+}
+
+impl Layers {
+    pub fn setup(&self, flags: &LoopArgs, objects: &ObjectSettings) -> Result<LoopSettings> {
+        let (args, origins) = self.resolve(flags)?;
+        let runtime = match (args.runtime, args.context) {
+            (Some(runtime), Some(context)) if runtime != RuntimeKind::Kind => {
+                return Err(Error::usage(format!(
+                    "--context {context} and runtime `{}` cannot be combined",
+                    format!("{runtime:?}").to_lowercase()
+                ))
+                .hint("--context uses an existing cluster; drop it, or drop the runtime"));
+            }
+            (_, Some(context)) => Runtime::Context(context),
+            (None | Some(RuntimeKind::Kind), None) => Runtime::Kind,
+            (Some(RuntimeKind::Docker), None) => Runtime::Docker,
+            (Some(RuntimeKind::Minikube), None) => Runtime::Minikube,
+        };
+        let port = |key: &str, value: Option<i64>| -> Result<Option<u16>> {
+            value
+                .map(|p| validate::port(p).map_err(|why| invalid(key, &p.to_string(), &origins.of(key), &why)))
+                .transpose()
+        };
+        let ingress_port = port("ingress-port", args.ingress_port)?;
+        let admin_port = port("admin-port", args.admin_port)?;
+        if ingress_port.is_some() && ingress_port == admin_port {
+            let p = ingress_port.unwrap_or_default().to_string();
+            return Err(invalid("admin-port", &p, &origins.of("admin-port"), "is the same as ingress-port"));
+        }
+        if let Some(image) = &args.node_image {
+            validate::image_reference(image).map_err(|why| invalid("node-image", image, &origins.of("node-image"), &why))?;
+        }
+        let timeout = match &args.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) => parse_timeout(t).map_err(|why| invalid("timeout", t, &origins.of("timeout"), &why))?,
+        };
+        let verify = match (args.no_verify, args.verify) {
+            (true, _) => Verify::Skip,
+            (false, Some(path)) => {
+                validate::handler_path(&path).map_err(|why| invalid("verify", &path, &origins.of("verify"), &why))?;
+                let body = args.verify_body.unwrap_or_else(|| "null".into());
+                serde_json::from_str::<serde_json::Value>(&body).map_err(|e| {
+                    invalid("verify-body", &body, &origins.of("verify-body"), &format!("is not JSON ({e})"))
+                })?;
+                Verify::Handler { path, body }
+            }
+            (false, None) if objects.service_image.is_none() => Verify::Sample,
+            (false, None) => {
+                return Err(Error::usage("a custom --service-image needs --verify Service/handler, or --no-verify")
+                    .hint("e.g. --verify Greeter/greet --verify-body '\"Ada\"'"));
+            }
+        };
+        Ok(LoopSettings {
+            runtime,
+            ingress_port,
+            admin_port,
+            node_image: args.node_image,
+            restate_binary: args.restate_binary,
+            timeout,
+            verify,
+        })
+    }
+}
+
+/// Parses a duration such as `300`, `90s` or `5m`.
+pub fn parse_timeout(value: &str) -> std::result::Result<Duration, String> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(value).map_err(|_| "is not a duration (examples: 300, 90s, 5m)".to_string())
+}
+
+pub fn invalid(key: &str, value: &str, origin: &Origin, why: &str) -> Error {
+    Error::usage(format!("invalid {key} `{value}` ({origin}): it {why}")).hint(origin.fix_hint(key))
+}

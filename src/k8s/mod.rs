@@ -1,0 +1,14 @@
+//! Kubernetes: the objects `up` installs, and the client layer that applies, waits and diagnoses.
+
+pub mod objects;
+
+use kube::core::{ApiResource, DynamicObject};
+
+/// One object to apply, with what the client needs to address it.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub resource: ApiResource,
+    pub namespaced: bool,
+    pub object: DynamicObject,
+}
+

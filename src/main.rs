@@ -1,0 +1,54 @@
+mod cli;
+mod commands;
+mod config;
+mod error;
+mod images;
+mod k8s;
+mod labels;
+mod ui;
+
+use clap::Parser;
+
+use crate::cli::{Cli, OutputFormat};
+use crate::error::{Error, Result};
+use crate::ui::Ui;
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.global.output == Some(OutputFormat::Json);
+    init_logging(cli.global.verbose);
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(error) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize"));
+            }
+            eprintln!("{error}");
+            error.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::failed("cannot start the async runtime").source(e))?;
+    let ui = Ui::new(cli.global.output, cli.global.quiet);
+    let layers = config::load(&cli.global)?;
+    let ctx = commands::Ctx { global: cli.global, layers, ui };
+    runtime.block_on(async {
+        tokio::select! {
+            result = commands::run(&ctx, cli.command) => result,
+            _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
+        }
+    })
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "restate_dev=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RESTATE_DEV_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
