@@ -1,4 +1,5 @@
 mod cli;
+mod cluster;
 mod commands;
 mod config;
 mod error;
