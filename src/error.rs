@@ -45,7 +45,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), hint: None, details: Vec::new(), source: None }
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+            details: Vec::new(),
+            source: None,
+        }
     }
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(Kind::Failed, message)
@@ -149,11 +155,16 @@ mod tests {
 
     #[test]
     fn exit_codes_are_distinct() {
-        let codes: std::collections::BTreeSet<i32> =
-            [Kind::Failed, Kind::Usage, Kind::Prerequisite, Kind::Timeout, Kind::Interrupted]
-                .iter()
-                .map(|k| k.exit_code())
-                .collect();
+        let codes: std::collections::BTreeSet<i32> = [
+            Kind::Failed,
+            Kind::Usage,
+            Kind::Prerequisite,
+            Kind::Timeout,
+            Kind::Interrupted,
+        ]
+        .iter()
+        .map(|k| k.exit_code())
+        .collect();
         assert_eq!(codes.len(), 5);
     }
 }

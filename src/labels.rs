@@ -9,7 +9,10 @@ pub const MANAGED_BY: &str = "restate-dev";
 pub const LOOP_KEY: &str = "dev.restate.loop";
 
 pub fn for_loop(name: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(MANAGED_BY_KEY.to_string(), MANAGED_BY.to_string()), (LOOP_KEY.to_string(), name.to_string())])
+    BTreeMap::from([
+        (MANAGED_BY_KEY.to_string(), MANAGED_BY.to_string()),
+        (LOOP_KEY.to_string(), name.to_string()),
+    ])
 }
 
 /// A label selector matching one loop's things.

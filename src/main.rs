@@ -22,7 +22,10 @@ fn main() {
         Ok(()) => 0,
         Err(error) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize")
+                );
             }
             eprintln!("{error}");
             error.exit_code()
@@ -32,10 +35,15 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::failed("cannot start the async runtime").source(e))?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Error::failed("cannot start the async runtime").source(e))?;
     let ui = Ui::new(cli.global.output, cli.global.quiet);
     let layers = config::load(&cli.global)?;
-    let ctx = commands::Ctx { global: cli.global, layers, ui };
+    let ctx = commands::Ctx {
+        global: cli.global,
+        layers,
+        ui,
+    };
     runtime.block_on(async {
         tokio::select! {
             result = commands::run(&ctx, cli.command) => result,
@@ -51,5 +59,9 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RESTATE_DEV_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

@@ -72,19 +72,37 @@ impl Layers {
         let mut layers = Layers::default();
         if let Some(path) = file {
             for (key, value) in read_file(path, &known)? {
-                layers.entries.insert(key, Entry { value, origin: Origin::File(path.to_path_buf()) });
+                layers.entries.insert(
+                    key,
+                    Entry {
+                        value,
+                        origin: Origin::File(path.to_path_buf()),
+                    },
+                );
             }
         }
-        let mut env: Vec<_> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != ENV_CONFIG).collect();
+        let mut env: Vec<_> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != ENV_CONFIG)
+            .collect();
         env.sort();
         for (var, value) in env {
             let key = var[ENV_PREFIX.len()..].to_ascii_lowercase().replace('_', "-");
             if !known.contains(&key) {
-                return Err(unknown_key(&key, &format!("environment variable ${var}"), &known, |k| {
-                    format!("{ENV_PREFIX}{}", k.to_ascii_uppercase().replace('-', "_"))
-                }));
+                return Err(unknown_key(
+                    &key,
+                    &format!("environment variable ${var}"),
+                    &known,
+                    |k| format!("{ENV_PREFIX}{}", k.to_ascii_uppercase().replace('-', "_")),
+                ));
             }
-            layers.entries.insert(key, Entry { value, origin: Origin::Env(var) });
+            layers.entries.insert(
+                key,
+                Entry {
+                    value,
+                    origin: Origin::Env(var),
+                },
+            );
         }
         Ok(layers)
     }
@@ -96,7 +114,11 @@ impl Layers {
 
     /// Lays `flags` over the file and environment, and parses the result with the flags' own definitions.
     pub fn resolve<T: Args + FromArgMatches + Serialize>(&self, flags: &T) -> Result<(T, Origins)> {
-        let command = T::augment_args(Command::new("restate-dev").no_binary_name(true).args_override_self(true));
+        let command = T::augment_args(
+            Command::new("restate-dev")
+                .no_binary_name(true)
+                .args_override_self(true),
+        );
         let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };
@@ -109,7 +131,13 @@ impl Layers {
         };
         for (key, value) in flag_values {
             let origin = Origin::Flag(format!("--{key}"));
-            merged.insert(key, Entry { value: scalar_text(&value).unwrap_or_default(), origin });
+            merged.insert(
+                key,
+                Entry {
+                    value: scalar_text(&value).unwrap_or_default(),
+                    origin,
+                },
+            );
         }
         let mut argv = Vec::new();
         for (key, entry) in &merged {
@@ -121,7 +149,10 @@ impl Layers {
                 argv.push(format!("--{key}"));
             }
         }
-        let matches = command.clone().try_get_matches_from(&argv).map_err(|e| clap_error(e, &merged))?;
+        let matches = command
+            .clone()
+            .try_get_matches_from(&argv)
+            .map_err(|e| clap_error(e, &merged))?;
         let parsed = T::from_arg_matches(&matches).map_err(|e| clap_error(e, &merged))?;
         let origins = Origins(merged.into_iter().map(|(k, e)| (k, e.origin)).collect());
         Ok((parsed, origins))
@@ -158,12 +189,22 @@ fn read_file(path: &Path, known: &[String]) -> Result<Vec<(String, String)>> {
     let map = match document {
         Value::Null => return Ok(Vec::new()),
         Value::Object(map) => map,
-        other => return Err(malformed(format!("expected a mapping of keys to values, found {}", type_name(&other)))),
+        other => {
+            return Err(malformed(format!(
+                "expected a mapping of keys to values, found {}",
+                type_name(&other)
+            )));
+        }
     };
     let mut pairs = Vec::new();
     for (key, value) in map {
         if !known.contains(&key) {
-            return Err(unknown_key(&key, &format!("config file {}", path.display()), known, str::to_string));
+            return Err(unknown_key(
+                &key,
+                &format!("config file {}", path.display()),
+                known,
+                str::to_string,
+            ));
         }
         if value.is_null() {
             continue;
@@ -226,7 +267,11 @@ fn clap_error(error: clap::Error, merged: &BTreeMap<String, Entry>) -> Error {
         Some(ContextValue::String(arg)) => arg.clone(),
         _ => String::new(),
     };
-    let key = arg.trim_start_matches("--").split([' ', '=']).next().unwrap_or_default();
+    let key = arg
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or_default();
     match merged.get(key) {
         Some(entry) => {
             let why = match error.get(ContextKind::ValidValue) {
@@ -258,8 +303,15 @@ mod tests {
     #[test]
     fn precedence_is_file_then_env_then_flags() {
         let f = file("replicas: 2\nnamespace: from-file\nstorage-size: 5Gi\n");
-        let layers = Layers::load(Some(f.path()), env(&[("RESTATE_DEV_NAMESPACE", "from-env"), ("RESTATE_DEV_REPLICAS", "4")])).unwrap();
-        let flags = ObjectArgs { replicas: Some(7), ..Default::default() };
+        let layers = Layers::load(
+            Some(f.path()),
+            env(&[("RESTATE_DEV_NAMESPACE", "from-env"), ("RESTATE_DEV_REPLICAS", "4")]),
+        )
+        .unwrap();
+        let flags = ObjectArgs {
+            replicas: Some(7),
+            ..Default::default()
+        };
         let (args, origins) = layers.resolve(&flags).unwrap();
         assert_eq!(args.replicas, Some(7));
         assert_eq!(args.namespace.as_deref(), Some("from-env"));
@@ -273,7 +325,10 @@ mod tests {
     #[test]
     fn yaml_numbers_become_quantities() {
         let f = file("restate-cpu-limit: 2\n");
-        let (args, _) = Layers::load(Some(f.path()), []).unwrap().resolve(&ObjectArgs::default()).unwrap();
+        let (args, _) = Layers::load(Some(f.path()), [])
+            .unwrap()
+            .resolve(&ObjectArgs::default())
+            .unwrap();
         assert_eq!(args.restate_cpu_limit.as_deref(), Some("2"));
     }
 
@@ -291,21 +346,33 @@ mod tests {
 
     #[test]
     fn malformed_files_are_usage_errors() {
-        for text in ["replicas: [1, 2]\n", "- a\n- b\n", "a: b: c\n", "replicas: 1\nreplicas: 2\n"] {
+        for text in [
+            "replicas: [1, 2]\n",
+            "- a\n- b\n",
+            "a: b: c\n",
+            "replicas: 1\nreplicas: 2\n",
+        ] {
             let f = file(text);
             let e = Layers::load(Some(f.path()), []).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{text:?}: {e}");
             assert!(e.message.contains(&f.path().display().to_string()), "{e}");
         }
         let e = Layers::load(Some(Path::new("/nonexistent/restate-dev.yaml")), []).unwrap_err();
-        assert!(e.message.contains("cannot read config file /nonexistent/restate-dev.yaml"), "{e}");
+        assert!(
+            e.message
+                .contains("cannot read config file /nonexistent/restate-dev.yaml"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_values_name_key_value_and_origin() {
         let layers = Layers::load(None, env(&[("RESTATE_DEV_REPLICAS", "three")])).unwrap();
         let e = layers.resolve(&ObjectArgs::default()).unwrap_err();
-        assert_eq!(e.message, "invalid replicas `three` (from $RESTATE_DEV_REPLICAS): it is not a valid value");
+        assert_eq!(
+            e.message,
+            "invalid replicas `three` (from $RESTATE_DEV_REPLICAS): it is not a valid value"
+        );
         assert_eq!(e.exit_code(), 2);
     }
 }

@@ -78,7 +78,10 @@ pub enum Verify {
     /// `Greeter/greet` on the built-in sample.
     Sample,
     /// A handler of the user's service, as `Service/handler` or `Object/key/handler`, with a JSON body.
-    Handler { path: String, body: String },
+    Handler {
+        path: String,
+        body: String,
+    },
     Skip,
 }
 
@@ -104,7 +107,9 @@ impl Layers {
     pub fn name(&self, global: &GlobalArgs) -> Result<String> {
         let (name, origin) = match &global.name {
             Some(name) => (name.clone(), Origin::Flag("--name".into())),
-            None => self.scalar("name").unwrap_or((DEFAULT_NAME.to_string(), Origin::Default)),
+            None => self
+                .scalar("name")
+                .unwrap_or((DEFAULT_NAME.to_string(), Origin::Default)),
         };
         validate::dns_label(&name, validate::MAX_NAME_LEN).map_err(|why| invalid("name", &name, &origin, &why))?;
         Ok(name)
@@ -116,10 +121,12 @@ impl Layers {
             rule(value).map_err(|why| invalid(key, value, &origins.of(key), &why))
         };
         let namespace = args.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-        validate::dns_label(&namespace, 63).map_err(|why| invalid("namespace", &namespace, &origins.of("namespace"), &why))?;
+        validate::dns_label(&namespace, 63)
+            .map_err(|why| invalid("namespace", &namespace, &origins.of("namespace"), &why))?;
         let replicas = match args.replicas {
             None => 1,
-            Some(n) => validate::replicas(n).map_err(|why| invalid("replicas", &n.to_string(), &origins.of("replicas"), &why))?,
+            Some(n) => validate::replicas(n)
+                .map_err(|why| invalid("replicas", &n.to_string(), &origins.of("replicas"), &why))?,
         };
         let restate_image = args.restate_image.unwrap_or_else(default_restate_image);
         check("restate-image", &restate_image, validate::image_reference)?;
@@ -138,7 +145,11 @@ impl Layers {
         let resources = Resources {
             cpu_request: quantity("restate-cpu-request", args.restate_cpu_request, defaults.cpu_request)?,
             cpu_limit: quantity("restate-cpu-limit", args.restate_cpu_limit, defaults.cpu_limit)?,
-            memory_request: quantity("restate-memory-request", args.restate_memory_request, defaults.memory_request)?,
+            memory_request: quantity(
+                "restate-memory-request",
+                args.restate_memory_request,
+                defaults.memory_request,
+            )?,
             memory_limit: quantity("restate-memory-limit", args.restate_memory_limit, defaults.memory_limit)?,
         };
         let storage_size = quantity("storage-size", args.storage_size, DEFAULT_STORAGE.into())?;
@@ -180,10 +191,16 @@ impl Layers {
         let admin_port = port("admin-port", args.admin_port)?;
         if ingress_port.is_some() && ingress_port == admin_port {
             let p = ingress_port.unwrap_or_default().to_string();
-            return Err(invalid("admin-port", &p, &origins.of("admin-port"), "is the same as ingress-port"));
+            return Err(invalid(
+                "admin-port",
+                &p,
+                &origins.of("admin-port"),
+                "is the same as ingress-port",
+            ));
         }
         if let Some(image) = &args.node_image {
-            validate::image_reference(image).map_err(|why| invalid("node-image", image, &origins.of("node-image"), &why))?;
+            validate::image_reference(image)
+                .map_err(|why| invalid("node-image", image, &origins.of("node-image"), &why))?;
         }
         let timeout = match &args.timeout {
             None => DEFAULT_TIMEOUT,
@@ -195,14 +212,21 @@ impl Layers {
                 validate::handler_path(&path).map_err(|why| invalid("verify", &path, &origins.of("verify"), &why))?;
                 let body = args.verify_body.unwrap_or_else(|| "null".into());
                 serde_json::from_str::<serde_json::Value>(&body).map_err(|e| {
-                    invalid("verify-body", &body, &origins.of("verify-body"), &format!("is not JSON ({e})"))
+                    invalid(
+                        "verify-body",
+                        &body,
+                        &origins.of("verify-body"),
+                        &format!("is not JSON ({e})"),
+                    )
                 })?;
                 Verify::Handler { path, body }
             }
             (false, None) if objects.service_image.is_none() => Verify::Sample,
             (false, None) => {
-                return Err(Error::usage("a custom --service-image needs --verify Service/handler, or --no-verify")
-                    .hint("e.g. --verify Greeter/greet --verify-body '\"Ada\"'"));
+                return Err(
+                    Error::usage("a custom --service-image needs --verify Service/handler, or --no-verify")
+                        .hint("e.g. --verify Greeter/greet --verify-body '\"Ada\"'"),
+                );
             }
         };
         Ok(LoopSettings {

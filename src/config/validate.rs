@@ -16,7 +16,10 @@ pub fn dns_label(value: &str, max: usize) -> Result<(), String> {
         return Err(format!("is {} characters long; at most {max} are allowed", value.len()));
     }
     if !LABEL.is_match(value) {
-        return Err("must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit".into());
+        return Err(
+            "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -32,13 +35,18 @@ pub fn image_reference(value: &str) -> Result<(), String> {
         );
         let tag = r"[\w][\w.-]{0,127}";
         let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-        Regex::new(&format!(r"^(?:{domain}/)?{component}(?:/{component})*(?::{tag})?(?:@{digest})?$")).unwrap()
+        Regex::new(&format!(
+            r"^(?:{domain}/)?{component}(?:/{component})*(?::{tag})?(?:@{digest})?$"
+        ))
+        .unwrap()
     });
     if value.is_empty() {
         return Err("must not be empty".into());
     }
     if value.len() > 255 + 128 + 80 || !REFERENCE.is_match(value) {
-        return Err("is not a valid image reference (expected [registry/]repository[:tag][@sha256:digest], lowercase)".into());
+        return Err(
+            "is not a valid image reference (expected [registry/]repository[:tag][@sha256:digest], lowercase)".into(),
+        );
     }
     Ok(())
 }
@@ -77,11 +85,17 @@ pub fn quantity(value: &str) -> Result<(), String> {
 }
 
 pub fn port(value: i64) -> Result<u16, String> {
-    u16::try_from(value).ok().filter(|p| *p >= 1).ok_or_else(|| "must be a port from 1 to 65535".to_string())
+    u16::try_from(value)
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| "must be a port from 1 to 65535".to_string())
 }
 
 pub fn replicas(value: i64) -> Result<u32, String> {
-    u32::try_from(value).ok().filter(|r| *r >= 1).ok_or_else(|| "must be at least 1".to_string())
+    u32::try_from(value)
+        .ok()
+        .filter(|r| *r >= 1)
+        .ok_or_else(|| "must be at least 1".to_string())
 }
 
 /// `Service/handler` or `Object/key/handler`, the ingress path of an invocation.
@@ -106,7 +120,11 @@ mod tests {
         }
         assert_eq!(MAX_NAME_LEN, 49);
         assert!(dns_label(&"a".repeat(49), MAX_NAME_LEN).is_ok());
-        assert!(dns_label(&"a".repeat(50), MAX_NAME_LEN).unwrap_err().contains("50 characters"));
+        assert!(
+            dns_label(&"a".repeat(50), MAX_NAME_LEN)
+                .unwrap_err()
+                .contains("50 characters")
+        );
     }
 
     #[test]
@@ -120,7 +138,17 @@ mod tests {
         ] {
             assert!(image_reference(good).is_ok(), "{good:?} should be accepted");
         }
-        for bad in ["", "Upper/case", "a:", "a::b", "a//b", "a:b:c", "a@sha256:xyz", "-a", "a b"] {
+        for bad in [
+            "",
+            "Upper/case",
+            "a:",
+            "a::b",
+            "a//b",
+            "a:b:c",
+            "a@sha256:xyz",
+            "-a",
+            "a b",
+        ] {
             assert!(image_reference(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -11,4 +11,3 @@ pub struct Manifest {
     pub namespaced: bool,
     pub object: DynamicObject,
 }
-

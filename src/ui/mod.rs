@@ -25,7 +25,12 @@ impl Ui {
         } else {
             ProgressDrawTarget::hidden()
         });
-        Ui { json, quiet, animate, multi }
+        Ui {
+            json,
+            quiet,
+            animate,
+            multi,
+        }
     }
 
     pub fn is_json(&self) -> bool {
@@ -41,10 +46,18 @@ impl Ui {
     pub fn step(&self, name: impl Into<String>) -> Step {
         let name = name.into();
         let bar = self.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg:.dim} {elapsed:>4}").unwrap());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg:.dim} {elapsed:>4}").unwrap(),
+        );
         bar.set_prefix(name.clone());
         bar.enable_steady_tick(Duration::from_millis(100));
-        Step { ui: self.clone(), bar, name, started: Instant::now(), finished: false }
+        Step {
+            ui: self.clone(),
+            bar,
+            name,
+            started: Instant::now(),
+            finished: false,
+        }
     }
 
     /// A byte-counting bar, for pulls and image loads.
@@ -64,7 +77,11 @@ impl Ui {
     }
 
     fn add(&self, bar: ProgressBar) -> ProgressBar {
-        if self.animate { self.multi.add(bar) } else { ProgressBar::hidden() }
+        if self.animate {
+            self.multi.add(bar)
+        } else {
+            ProgressBar::hidden()
+        }
     }
 
     /// A note for humans on stderr.
@@ -131,8 +148,13 @@ impl Step {
         self.finished = true;
         let elapsed = self.started.elapsed();
         self.bar.finish_and_clear();
-        let detail = if detail.is_empty() { String::new() } else { format!(" {detail}") };
-        self.ui.info(format!("{mark} {}{detail} ({})", self.name, format_duration(elapsed)));
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" {detail}")
+        };
+        self.ui
+            .info(format!("{mark} {}{detail} ({})", self.name, format_duration(elapsed)));
         elapsed
     }
 }
