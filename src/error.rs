@@ -39,6 +39,9 @@ pub struct Error {
     /// Extra lines printed after the message: a diagnosis, the tail of a log.
     pub details: Vec<String>,
     pub source: Option<anyhow::Error>,
+    /// The command already put this error into its own JSON result (smoke's report), so `main` must not print a
+    /// second JSON document.
+    pub in_report: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -83,6 +86,10 @@ impl Error {
     }
     pub fn exit_code(&self) -> i32 {
         self.kind.exit_code()
+    }
+    pub fn in_report(mut self) -> Self {
+        self.in_report = true;
+        self
     }
 
     /// The error as one JSON object, for `--output json`.

@@ -6,6 +6,7 @@ mod error;
 mod images;
 mod k8s;
 mod labels;
+mod pipeline;
 mod ui;
 
 use clap::Parser;
@@ -21,7 +22,7 @@ fn main() {
     let code = match run(cli) {
         Ok(()) => 0,
         Err(error) => {
-            if json {
+            if json && !error.in_report {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize")

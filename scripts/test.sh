@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command (README.md, "Run the tests"). On a fresh Debian machine it installs and starts what the tests
+# need (scripts/install-deps.sh), then runs formatting, lints, every test tier, and strict schema validation of
+# `restate-dev render` on several Kubernetes versions.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+. scripts/install-deps.sh
+
+echo "==> cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "==> cargo clippy -D warnings" >&2
+cargo clippy --all-targets --locked -- -D warnings
+echo "==> cargo test" >&2
+cargo test --locked --no-fail-fast
+echo "==> strict schema validation of render" >&2
+bash scripts/validate-manifests.sh

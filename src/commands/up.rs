@@ -1,0 +1,78 @@
+//! `restate-dev up`: create or reuse, install, register, verify, and say where everything answers.
+
+use std::time::Duration;
+
+use crate::cli::UpArgs;
+use crate::commands::Ctx;
+use crate::error::Result;
+use crate::pipeline::{Done, Pipeline};
+use crate::runtime::{self, Plan, Summary};
+use crate::ui::{Ui, format_duration};
+
+pub async fn run(ctx: &Ctx, args: &UpArgs) -> Result<()> {
+    let mut pipeline = Pipeline::new(&ctx.ui);
+    let summary = execute(ctx, args, &mut pipeline).await?;
+    print_summary(&ctx.ui, &summary, pipeline.total());
+    Ok(())
+}
+
+/// The whole pipeline; `smoke` runs it too and keeps the step records.
+pub async fn execute(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Result<Summary> {
+    let plan = pipeline.step("plan", async |_| plan(ctx, args).map(|plan| {
+        let detail = format!("loop {} on {}", plan.name, plan.runtime_name());
+        Done::ok(plan, detail)
+    })).await?;
+    runtime::up(&plan, pipeline).await
+}
+
+pub fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
+    let objects = ctx.layers.objects(&ctx.global, &args.objects)?;
+    let setup = ctx.layers.setup(&args.setup, &objects)?;
+    Ok(Plan { name: objects.name.clone(), objects, setup, retain: args.retain })
+}
+
+pub fn print_summary(ui: &Ui, summary: &Summary, took: Duration) {
+    if ui.is_json() {
+        ui.print_json(&serde_json::to_value(summary).expect("summaries serialize"));
+        return;
+    }
+    let mut out = String::new();
+    let place = match (&summary.context, &summary.namespace) {
+        (Some(context), Some(namespace)) => format!(", context {context}, namespace {namespace}"),
+        _ => String::new(),
+    };
+    out.push_str(&format!(
+        "Restate is up: loop {} on {}{place} ({})\n",
+        summary.name,
+        summary.runtime,
+        format_duration(took)
+    ));
+    out.push_str(&format!("  ingress   {}\n", summary.ingress_url));
+    out.push_str(&format!("  admin     {}\n", summary.admin_url));
+    out.push_str(&format!("  service   {} ({})\n", summary.service_uri, summary.services.join(", ")));
+    if let Some(verified) = &summary.verified {
+        out.push_str(&format!("  verified  {} -> {}\n", verified.path, verified.answer));
+    }
+    out.push_str("\nNext:\n");
+    for command in next_commands(summary) {
+        out.push_str(&format!("  {command}\n"));
+    }
+    ui.print(out.trim_end());
+}
+
+fn next_commands(summary: &Summary) -> Vec<String> {
+    let name = if summary.name == crate::config::DEFAULT_NAME { String::new() } else { format!(" --name {}", summary.name) };
+    let mut commands = Vec::new();
+    if summary.services.iter().any(|s| s == "Greeter") {
+        commands.push(format!(
+            "curl -s {}/Greeter/greet -H 'content-type: application/json' -d '\"Ada\"'",
+            summary.ingress_url
+        ));
+    }
+    commands.push(format!("restate-dev status{name}"));
+    if let (Some(context), Some(namespace)) = (&summary.context, &summary.namespace) {
+        commands.push(format!("kubectl --context {context} -n {namespace} get pods"));
+    }
+    commands.push(format!("restate-dev down{name}"));
+    commands
+}

@@ -1,0 +1,123 @@
+//! `up` as one pipeline of named, idempotent steps: plan → preflight → cluster → images → install → register →
+//! verify. Each step shows progress, and its outcome and duration go into the report that `smoke` writes.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::ui::{Step, Ui};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub step: &'static str,
+    pub status: Status,
+    pub duration_ms: u128,
+    pub detail: String,
+}
+
+/// What a step reports when it succeeds.
+pub struct Done<T> {
+    pub value: T,
+    pub detail: String,
+    /// Nothing needed doing (a re-run over finished work).
+    pub skipped: bool,
+}
+
+impl<T> Done<T> {
+    pub fn ok(value: T, detail: impl Into<String>) -> Self {
+        Done { value, detail: detail.into(), skipped: false }
+    }
+    pub fn skipped(value: T, detail: impl Into<String>) -> Self {
+        Done { value, detail: detail.into(), skipped: true }
+    }
+}
+
+pub struct Pipeline {
+    ui: Ui,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Pipeline {
+    pub fn new(ui: &Ui) -> Self {
+        Pipeline { ui: ui.clone(), steps: Vec::new() }
+    }
+
+    pub fn ui(&self) -> &Ui {
+        &self.ui
+    }
+
+    /// Runs one named step with a spinner, and records its outcome.
+    pub async fn step<T>(&mut self, name: &'static str, work: impl AsyncFnOnce(&Step) -> Result<Done<T>>) -> Result<T> {
+        let step = self.ui.step(name);
+        match work(&step).await {
+            Ok(done) => {
+                let elapsed = if done.skipped { step.skipped(&done.detail) } else { step.done(&done.detail) };
+                self.record(name, if done.skipped { Status::Skipped } else { Status::Ok }, elapsed, done.detail);
+                Ok(done.value)
+            }
+            Err(error) => {
+                self.record(name, Status::Failed, step.elapsed(), error.message.clone());
+                drop(step);
+                Err(error)
+            }
+        }
+    }
+
+    pub fn record(&mut self, step: &'static str, status: Status, elapsed: Duration, detail: String) {
+        self.steps.push(StepRecord { step, status, duration_ms: elapsed.as_millis(), detail });
+    }
+
+    pub fn total(&self) -> Duration {
+        Duration::from_millis(self.steps.iter().map(|s| s.duration_ms as u64).sum())
+    }
+}
+
+/// Runs `work`, but gives up with a Timeout error naming `what` after `bound`.
+pub async fn bounded<T>(what: &str, bound: Duration, work: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(bound, work).await.unwrap_or_else(|_| {
+        Err(Error::timeout(format!("{what} did not finish within {}", crate::ui::format_duration(bound)))
+            .hint("raise --timeout, or run `restate-dev status` and `restate-dev doctor` to see what is slow"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_outcomes_in_order() {
+        let ui = Ui::new(Some(crate::cli::OutputFormat::Json), true);
+        let mut pipeline = Pipeline::new(&ui);
+        let a = pipeline.step("preflight", async |_| Ok(Done::ok(1, "docker 20.10"))).await.unwrap();
+        let b = pipeline.step("cluster", async |_| Ok(Done::skipped(2, "reused"))).await.unwrap();
+        let e = pipeline.step("install", async |_| -> Result<Done<()>> { Err(Error::failed("boom")) }).await;
+        assert_eq!((a, b), (1, 2));
+        assert!(e.is_err());
+        let statuses: Vec<_> = pipeline.steps.iter().map(|s| (s.step, s.status)).collect();
+        assert_eq!(
+            statuses,
+            [("preflight", Status::Ok), ("cluster", Status::Skipped), ("install", Status::Failed)]
+        );
+        assert_eq!(pipeline.steps[2].detail, "boom");
+    }
+
+    #[tokio::test]
+    async fn bounded_turns_overruns_into_timeouts() {
+        let slow = bounded("the slow thing", Duration::from_millis(10), async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(())
+        });
+        let error = slow.await.unwrap_err();
+        assert_eq!(error.exit_code(), 4);
+        assert!(error.message.starts_with("the slow thing did not finish within"));
+    }
+}

@@ -1,0 +1,234 @@
+//! The `--runtime docker` loop against the real Docker Engine and the real Restate server (npm, pinned; the image
+//! is assembled from `$RESTATE_SERVER_BIN`, since no registry can be reached here).
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn restate_server() -> String {
+    std::env::var("RESTATE_SERVER_BIN")
+        .expect("RESTATE_SERVER_BIN must name the restate-server binary; run `. scripts/install-deps.sh` first")
+}
+
+/// A loop name unique to this test run, so parallel tests and other developers' loops never collide.
+fn loop_name(test: &str) -> String {
+    format!("t-{test}-{}", std::process::id())
+}
+
+fn restate_dev(name: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restate-dev"));
+    command.args(["--name", name]).args(args).env_remove("DOCKER_HOST");
+    command
+}
+
+fn up_args(restate_binary: &str) -> Vec<String> {
+    ["up", "--runtime", "docker", "--restate-binary", restate_binary, "--output", "json"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn run(mut command: Command) -> Output {
+    command.output().expect("restate-dev runs")
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn up(name: &str, extra: &[&str]) -> Value {
+    let server = restate_server();
+    let mut args = up_args(&server);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let output = run(restate_dev(name, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(output.status.success(), "up failed: {}", String::from_utf8_lossy(&output.stderr));
+    json(&output)
+}
+
+fn down(name: &str) -> Output {
+    let output = run(restate_dev(name, &["down", "--output", "json"]));
+    assert!(output.status.success(), "down failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Everything Docker holds with this loop's label, as "type name" lines.
+fn labelled(name: &str) -> Vec<String> {
+    let filter = format!("label=dev.restate.loop={name}");
+    let mut found = Vec::new();
+    for (kind, args) in [
+        ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
+        ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
+        ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
+    ] {
+        let output = Command::new("docker").args(&args).args(["--filter", &filter]).output().expect("docker CLI runs");
+        assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        found.extend(String::from_utf8_lossy(&output.stdout).lines().map(|l| format!("{kind} {l}")));
+    }
+    found
+}
+
+/// Removes the loop even when an assertion failed half-way.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = restate_dev(&self.0, &["down"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+async fn invoke(ingress: &str, path: &str, body: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{ingress}/{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("ingress answers");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn up_invoke_reup_down_leaves_nothing() {
+    let name = loop_name("cycle");
+    let _cleanup = Cleanup(name.clone());
+    let summary = up(&name, &[]);
+    assert_eq!(summary["runtime"], "docker");
+    assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!");
+    let ingress = summary["ingress_url"].as_str().unwrap().to_string();
+    assert!(ingress.starts_with("http://127.0.0.1:"), "{ingress}");
+
+    let (status, body) = invoke(&ingress, "Greeter/greet", "\"Ada\"").await;
+    assert_eq!((status, body.as_str()), (200, "\"Hello, Ada!\""));
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "5").await;
+    assert_eq!(total, "5");
+
+    // A re-up of a running loop changes nothing: same URLs, and Restate's state survives.
+    let started = Instant::now();
+    let again = up(&name, &[]);
+    eprintln!("re-up took {:?}", started.elapsed());
+    assert_eq!(again["ingress_url"], summary["ingress_url"]);
+    assert_eq!(again["admin_url"], summary["admin_url"]);
+    assert_eq!(again["deployment_id"], summary["deployment_id"]);
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
+    assert_eq!(total, "6", "Restate's state must survive a re-up");
+
+    let status = run(restate_dev(&name, &["status", "--output", "json"]));
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status = json(&status);
+    assert_eq!(status["healthy"], true, "{status}");
+    assert_eq!(status["ingress_url"], summary["ingress_url"]);
+
+    let removed = json(&down(&name));
+    assert!(removed["removed"].as_array().unwrap().len() >= 4, "{removed}");
+    assert_eq!(labelled(&name), Vec::<String>::new());
+
+    // Nothing left to do is still success.
+    let again = json(&down(&name));
+    assert_eq!(again["removed"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn two_loops_run_side_by_side() {
+    let (a, b) = (loop_name("pair-a"), loop_name("pair-b"));
+    let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
+    let (sa, sb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| up(&a, &[]));
+        let tb = s.spawn(|| up(&b, &[]));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    assert_ne!(sa["ingress_url"], sb["ingress_url"]);
+    let (_, answer) = invoke(sb["ingress_url"].as_str().unwrap(), "Greeter/greet", "\"B\"").await;
+    assert_eq!(answer, "\"Hello, B!\"");
+    down(&a);
+    assert_eq!(labelled(&a), Vec::<String>::new());
+    // Taking one loop down leaves the other working.
+    let (_, answer) = invoke(sb["ingress_url"].as_str().unwrap(), "Greeter/greet", "\"B\"").await;
+    assert_eq!(answer, "\"Hello, B!\"");
+    down(&b);
+}
+
+fn assert_clean_failure(output: &Output, code: i32, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unreachable_daemon_is_a_clear_prerequisite_error() {
+    let name = loop_name("nodaemon");
+    let server = restate_server();
+    let output = run({
+        let mut c = restate_dev(&name, &up_args(&server).iter().map(String::as_str).collect::<Vec<_>>());
+        c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+        c
+    });
+    assert_clean_failure(&output, 3, &["/nonexistent/docker.sock", "hint:"]);
+}
+
+#[test]
+fn taken_port_is_refused_before_anything_is_made() {
+    let name = loop_name("porttaken");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let server = restate_server();
+    let mut args = up_args(&server);
+    args.extend(["--ingress-port".to_string(), port.clone()]);
+    let output = run(restate_dev(&name, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_clean_failure(&output, 3, &[&port, "hint:"]);
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[test]
+fn missing_service_image_is_refused_before_anything_is_made() {
+    let name = loop_name("noimage");
+    let server = restate_server();
+    let mut args = up_args(&server);
+    args.extend(["--service-image", "restate-dev.local/does-not-exist:1.0", "--no-verify"].map(String::from));
+    let output = run(restate_dev(&name, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_clean_failure(&output, 3, &["restate-dev.local/does-not-exist:1.0", "hint:"]);
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[test]
+fn missing_restate_binary_is_refused_before_anything_is_made() {
+    let name = loop_name("nobinary");
+    let output = run(restate_dev(&name, &up_args("/nonexistent/restate-server").iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_clean_failure(&output, 3, &["/nonexistent/restate-server", "hint:"]);
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[test]
+fn sigint_during_up_exits_130_and_down_removes_everything() {
+    let name = loop_name("sigint");
+    let _cleanup = Cleanup(name.clone());
+    let server = restate_server();
+    let mut child = restate_dev(&name, &up_args(&server).iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the loop has started making things, so there is something half-made to clean up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while labelled(&name).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!labelled(&name).is_empty(), "up made nothing within 60 s");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    down(&name);
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
