@@ -6,6 +6,8 @@ mod error;
 mod images;
 mod k8s;
 mod labels;
+mod restate;
+mod sample;
 mod ui;
 
 use clap::Parser;
