@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use super::http::{Api, Attempt, Problem, seconds, until};
+use super::http::{Api, Attempt, Problem, until};
 use crate::error::{Error, Result};
 
 /// Bound on one registration request: Restate calls the service's discovery endpoint before it answers, and
@@ -181,6 +181,15 @@ fn registration_outcome(uri: &str, status: StatusCode, text: &str) -> Attempt<Re
         };
     }
     let problem = Problem::parse(status, text);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return Attempt::Retry(
+            Error::failed(format!(
+                "the Restate admin API is not ready to register {uri} (HTTP 503)"
+            ))
+            .detail(format!("Restate said: {}", problem.message))
+            .hint("the Restate server is still starting; its logs say why if it does not finish"),
+        );
+    }
     if problem.restate_code.as_deref() == Some(UNREACHABLE_DEPLOYMENT) {
         return Attempt::Retry(
             Error::failed(format!("Restate cannot reach the service at {uri}"))
@@ -195,14 +204,14 @@ fn registration_outcome(uri: &str, status: StatusCode, text: &str) -> Attempt<Re
         .detail(format!("Restate said: {}", problem.message));
     Attempt::Fail(match status {
         StatusCode::BAD_REQUEST => failed.hint("the URI must be absolute and reachable, e.g. http://greeter:9080"),
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+            failed.hint("is this URL the Restate admin API (port 9070), and not the ingress (8080)?")
+        }
         StatusCode::CONFLICT => failed.hint(
             "a deployment at this URI is registered with different services; remove it (`restate-dev down`) \
              or serve the new version at a new URI",
         ),
-        _ => failed.hint(format!(
-            "retry with a longer timeout than {}, or read the Restate server's logs",
-            seconds(REGISTER_REQUEST)
-        )),
+        _ => failed.hint("Restate's message above says what failed; the Restate server's logs say more"),
     })
 }
 
@@ -249,12 +258,22 @@ mod tests {
     }
 
     #[test]
+    fn a_starting_server_is_retried() {
+        let body = r#"{"message":"not ready"}"#;
+        assert!(matches!(
+            registration_outcome("http://s:9080", StatusCode::SERVICE_UNAVAILABLE, body),
+            Attempt::Retry(_)
+        ));
+    }
+
+    #[test]
     fn other_refusals_fail_at_once() {
         let bad_uri = r#"{"message":"The request field 'uri' is invalid.","restate_code":null}"#;
         for (status, body, hint) in [
             (StatusCode::BAD_REQUEST, bad_uri, "absolute"),
             (StatusCode::CONFLICT, r#"{"message":"conflict"}"#, "remove it"),
             (StatusCode::INTERNAL_SERVER_ERROR, "oops", "logs"),
+            (StatusCode::NOT_FOUND, "", "admin API"),
         ] {
             let Attempt::Fail(e) = registration_outcome("notauri", status, body) else {
                 panic!("{status} should fail at once");
