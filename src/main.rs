@@ -7,6 +7,8 @@ mod images;
 mod k8s;
 mod labels;
 mod pipeline;
+mod restate;
+mod sample;
 mod ui;
 
 use clap::Parser;

@@ -1,6 +1,7 @@
 //! One file per verb.
 
 mod render;
+mod serve_sample;
 
 use crate::cli::{Command, GlobalArgs};
 use crate::config::Layers;
@@ -23,6 +24,7 @@ impl Ctx {
 pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
     match command {
         Command::Render(args) => render::run(ctx, &args),
+        Command::ServeSample => serve_sample::run(ctx).await,
         _ => Err(crate::error::Error::failed("not built yet")),
     }
 }

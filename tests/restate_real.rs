@@ -1,0 +1,288 @@
+//! The Restate client and the sample service against the real thing: `$RESTATE_SERVER_BIN` (installed by
+//! scripts/install-deps.sh) on loopback ports, and `restate-dev serve-sample`. Every test starts its own server,
+//! with its own ports and data directory, so they run in parallel; guards kill what they started, by PID.
+//!
+//! The crate is a binary, so the client modules are compiled into this test directly.
+
+#[allow(dead_code)]
+#[path = "../src/error.rs"]
+mod error;
+#[allow(dead_code)]
+#[path = "../src/restate/mod.rs"]
+mod restate;
+
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use error::Kind;
+use restate::{Admin, Ingress, verify_sample};
+
+/// Generous bounds for a shared 2-core machine; Restate itself is healthy in well under a second.
+const START: Duration = Duration::from_secs(60);
+const REGISTER: Duration = Duration::from_secs(30);
+
+/// A child process that is killed (by its PID) when the test ends, however it ends.
+struct Guard {
+    child: Child,
+}
+
+impl Guard {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits up to `bound` for the process to exit on its own.
+    fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `N` distinct ports that were free a moment ago.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect();
+    ports.try_into().expect("N ports")
+}
+
+struct Server {
+    admin: Admin,
+    ingress: Ingress,
+    log: PathBuf,
+    _process: Guard,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts restate-server on loopback with known ports and waits until admin and ingress answer.
+    async fn start() -> Server {
+        let bin = std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
+            panic!("RESTATE_SERVER_BIN is not set: run `. scripts/install-deps.sh` first to install restate-server")
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [admin, ingress, node] = free_ports::<3>();
+        let log = dir.path().join("restate-server.log");
+        let out = File::create(&log).expect("log file");
+        let child = Command::new(&bin)
+            .args(["--bind-ip", "127.0.0.1", "--bind-port", &node.to_string()])
+            .args(["--listen-mode", "tcp", "--node-name", "test", "--no-logo", "--base-dir"])
+            .arg(dir.path().join("data"))
+            .env("RESTATE_DISABLE_TELEMETRY", "true")
+            .env("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}"))
+            .env("RESTATE_INGRESS__BIND_ADDRESS", format!("127.0.0.1:{ingress}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let server = Server {
+            admin: Admin::new(&format!("http://127.0.0.1:{admin}")).expect("admin URL"),
+            ingress: Ingress::new(&format!("http://127.0.0.1:{ingress}")).expect("ingress URL"),
+            log,
+            _process: Guard { child },
+            _dir: dir,
+        };
+        let started = Instant::now();
+        if let Err(e) = server.admin.wait_healthy(START).await {
+            panic!("{e}\n{}", server.log_tail());
+        }
+        if let Err(e) = server.ingress.wait_ready(START).await {
+            panic!("{e}\n{}", server.log_tail());
+        }
+        eprintln!("restate-server healthy after {:?}", started.elapsed());
+        server
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        format!("--- last lines of {} ---\n{tail}", self.log.display())
+    }
+}
+
+/// Starts `restate-dev serve-sample` on 127.0.0.1:`port`.
+fn start_sample(port: u16) -> Guard {
+    let child = Command::new(env!("CARGO_BIN_EXE_restate-dev"))
+        .arg("serve-sample")
+        .env("BIND_ADDRESS", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start restate-dev serve-sample");
+    Guard { child }
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + START;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn uri(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn registers_invokes_and_keeps_state() {
+    let server = Server::start().await;
+    let [port] = free_ports::<1>();
+    let mut sample = start_sample(port);
+    wait_listening(port);
+
+    let first = server
+        .admin
+        .register(&uri(port), REGISTER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(first.created, "{first:?}");
+    assert!(first.id.starts_with("dp_"), "{first:?}");
+    assert_eq!(first.services, ["Counter", "Greeter"]);
+    let again = server
+        .admin
+        .register(&uri(port), REGISTER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!again.created, "{again:?}");
+    assert_eq!(again.id, first.id);
+    assert_eq!(server.admin.services().await.unwrap(), ["Counter", "Greeter"]);
+
+    assert_eq!(verify_sample(&server.ingress).await.unwrap(), "Hello, restate-dev!");
+    assert_eq!(
+        server.ingress.invoke("Greeter/greet", "\"Ada\"").await.unwrap(),
+        "Hello, Ada!"
+    );
+
+    assert_eq!(server.ingress.invoke("Counter/apples/add", "2").await.unwrap(), 2);
+    assert_eq!(server.ingress.invoke("Counter/apples/add", "3").await.unwrap(), 5);
+    assert_eq!(server.ingress.invoke("Counter/apples/get", "null").await.unwrap(), 5);
+    assert_eq!(server.ingress.invoke("Counter/pears/get", "").await.unwrap(), 0);
+    assert_eq!(server.ingress.invoke("Counter/apples/add", "-7").await.unwrap(), -2);
+
+    let e = server.ingress.invoke("Greeter/shout", "\"x\"").await.unwrap_err();
+    assert_eq!(e.kind, Kind::Failed);
+    assert!(e.message.contains("/Greeter/shout") && e.message.contains("404"), "{e}");
+    assert!(e.details[0].contains("'shout' was not found"), "{e}");
+    assert!(e.hint.as_deref().unwrap().contains("registered"), "{e}");
+    let e = server.ingress.invoke("Shouter/shout", "\"x\"").await.unwrap_err();
+    assert!(e.details[0].contains("'Shouter' not found"), "{e}");
+    let e = server
+        .ingress
+        .invoke("Counter/apples/add", "\"many\"")
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("400"), "{e}");
+
+    // Restate now holds an HTTP/2 connection to the sample; SIGTERM must still stop it promptly and cleanly.
+    sample.signal("TERM");
+    let status = sample
+        .exit_within(Duration::from_secs(10))
+        .expect("serve-sample ignored SIGTERM");
+    assert!(status.success(), "serve-sample exited with {status}");
+}
+
+#[tokio::test]
+async fn registration_waits_for_a_service_that_starts_late() {
+    let server = Server::start().await;
+    let [port] = free_ports::<1>();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        start_sample(port)
+    });
+    let started = Instant::now();
+    let registration = server
+        .admin
+        .register(&uri(port), REGISTER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let waited = started.elapsed();
+    let _sample = late.await.expect("sample task");
+    assert!(registration.created);
+    assert_eq!(registration.services, ["Counter", "Greeter"]);
+    // It cannot have succeeded before the service existed, so it must have retried.
+    assert!(waited >= Duration::from_secs(1), "registered after {waited:?}");
+    assert_eq!(verify_sample(&server.ingress).await.unwrap(), "Hello, restate-dev!");
+}
+
+#[tokio::test]
+async fn an_unreachable_service_fails_within_the_bound() {
+    let server = Server::start().await;
+    let [closed] = free_ports::<1>();
+    let bound = Duration::from_secs(4);
+    let started = Instant::now();
+    let e = server.admin.register(&uri(closed), bound).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, Kind::Timeout, "{e}");
+    assert!(e.message.contains(&uri(closed)) && e.message.contains("4s"), "{e}");
+    assert!(e.details.iter().any(|d| d.contains("Connection refused")), "{e}");
+    assert!(e.hint.as_deref().unwrap().contains("h2c"), "{e}");
+    assert!(took < bound + Duration::from_secs(5), "gave up only after {took:?}");
+
+    let e = server.admin.register("not-a-uri", bound).await.unwrap_err();
+    assert_eq!(e.kind, Kind::Failed, "{e}");
+    assert!(e.message.contains("not-a-uri") && e.message.contains("400"), "{e}");
+}
+
+#[test]
+fn serve_sample_stops_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let [port] = free_ports::<1>();
+        let mut sample = start_sample(port);
+        wait_listening(port);
+        sample.signal(signal);
+        let status = sample
+            .exit_within(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("serve-sample did not stop on SIG{signal}"));
+        if signal == "TERM" {
+            assert!(status.success(), "SIGTERM: exited with {status}");
+        }
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still open"
+        );
+    }
+}
+
+#[test]
+fn serve_sample_refuses_a_bad_port() {
+    let output = Command::new(env!("CARGO_BIN_EXE_restate-dev"))
+        .arg("serve-sample")
+        .env("PORT", "ninety")
+        .output()
+        .expect("run serve-sample");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid PORT `ninety`") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
