@@ -9,6 +9,7 @@ mod k8s;
 mod labels;
 mod pipeline;
 mod restate;
+mod runtime;
 mod sample;
 mod ui;
 

@@ -1,7 +1,11 @@
 //! One file per verb.
 
+mod down;
 mod render;
 mod serve_sample;
+mod smoke;
+mod status;
+mod up;
 
 use crate::cli::{Command, GlobalArgs};
 use crate::config::Layers;
@@ -25,6 +29,10 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
     match command {
         Command::Render(args) => render::run(ctx, &args),
         Command::ServeSample => serve_sample::run(ctx).await,
+        Command::Up(args) => up::run(ctx, &args).await,
+        Command::Down(args) => down::run(ctx, &args).await,
+        Command::Status(args) => status::run(ctx, &args).await,
+        Command::Smoke(args) => smoke::run(ctx, &args).await,
         _ => Err(crate::error::Error::failed("not built yet")),
     }
 }

@@ -1,9 +1,18 @@
 //! The loop's runtimes: plain Docker containers, or Kubernetes (kind-native, minikube, an existing context).
 //! `up`, `down` and `status` dispatch here.
 
+mod docker;
+
 use serde::Serialize;
 
-use crate::config::{LoopSettings, ObjectSettings, Runtime};
+use crate::cli::DownArgs;
+use crate::cluster::Removed;
+use crate::config::{LoopSettings, ObjectSettings, Runtime, Verify};
+use crate::docker::Docker;
+use crate::error::{Error, Result};
+use crate::pipeline::{Done, Pipeline};
+use crate::restate::{Admin, Ingress, Registration, verify_sample};
+use crate::ui::Ui;
 
 /// Everything `up` decided before touching anything.
 #[derive(Debug, Clone)]
@@ -113,4 +122,79 @@ impl std::fmt::Display for LoopStatus {
         }
         Ok(())
     }
+}
+
+/// A `--service-image` must already be in the local Docker: we never push it anywhere.
+pub async fn require_local_image(docker: &Docker, image: &str) -> Result<()> {
+    if docker.image_exists(image).await? {
+        return Ok(());
+    }
+    Err(Error::prerequisite(format!("the service image {image} is not in the local Docker"))
+        .hint(format!("build it (`docker build -t {image} .`), pull it, or `docker load` it, then run up again")))
+}
+
+/// The last two steps, common to every runtime: register the service, then prove an invocation.
+pub async fn register_and_verify(
+    plan: &Plan,
+    pipeline: &mut Pipeline,
+    admin: &Admin,
+    ingress: &Ingress,
+    service_uri: &str,
+) -> Result<(Registration, Option<Verified>)> {
+    let timeout = plan.setup.timeout;
+    let registration = pipeline
+        .step("register", async |_| {
+            let registration = admin.register(service_uri, timeout).await?;
+            let detail = format!("{service_uri} as {} ({})", registration.id, registration.services.join(", "));
+            Ok(if registration.created { Done::ok(registration, detail) } else { Done::skipped(registration, detail) })
+        })
+        .await?;
+    let verified = pipeline
+        .step("verify", async |_| {
+            let (path, answer) = match &plan.setup.verify {
+                Verify::Skip => return Ok(Done::skipped(None, "--no-verify")),
+                Verify::Sample => {
+                    ingress.wait_ready(timeout).await?;
+                    ("Greeter/greet".to_string(), serde_json::Value::String(verify_sample(ingress).await?))
+                }
+                Verify::Handler { path, body } => {
+                    ingress.wait_ready(timeout).await?;
+                    (path.clone(), ingress.invoke(path, body).await?)
+                }
+            };
+            let detail = format!("{path} answered {answer}");
+            Ok(Done::ok(Some(Verified { path, answer }), detail))
+        })
+        .await?;
+    Ok((registration, verified))
+}
+
+pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
+    match &plan.setup.runtime {
+        Runtime::Docker => docker::up(plan, pipeline).await,
+        _ => Err(Error::failed("not built yet")),
+    }
+}
+
+/// Removes everything this loop made, found by label.
+pub async fn down(name: &str, _args: &DownArgs, _ui: &Ui) -> Result<Removed> {
+    let docker = Docker::connect().await?;
+    docker::remove_loop(&docker, name, |_| false).await
+}
+
+pub async fn status(name: &str, _context: Option<&str>, _ui: &Ui) -> Result<LoopStatus> {
+    let mut status = LoopStatus {
+        name: name.to_string(),
+        runtime: None,
+        healthy: false,
+        ingress_url: None,
+        admin_url: None,
+        context: None,
+        namespace: None,
+        components: Vec::new(),
+    };
+    let docker = Docker::connect().await?;
+    docker::status(&docker, name, &mut status).await?;
+    status.healthy = status.exists() && status.components.iter().all(|c| c.healthy);
+    Ok(status)
 }

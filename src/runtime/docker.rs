@@ -1,0 +1,269 @@
+//! `--runtime docker`: Restate and the service as plain containers on a private bridge network, with ingress and
+//! admin published on 127.0.0.1. Every step is idempotent: a re-`up` finds what exists and keeps it.
+
+use std::time::Duration;
+
+use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkSpec, PortPublish, ports};
+use crate::error::{Error, Result};
+use crate::pipeline::{Done, Pipeline};
+use crate::restate::{Admin, Ingress};
+use crate::runtime::{Component, LoopStatus, Plan, Summary, register_and_verify, require_local_image};
+use crate::{images, labels};
+
+const INGRESS_PORT: u16 = 8080;
+const ADMIN_PORT: u16 = 9070;
+const SERVICE_PORT: u16 = 9080;
+/// Restate's data lives in a named volume, so it survives a re-`up` that recreates the container.
+const DATA_DIR: &str = "/restate-data";
+
+/// The names of one loop's Docker objects; the loop name keeps two loops apart.
+struct Names {
+    network: String,
+    restate: String,
+    service: String,
+    volume: String,
+}
+
+impl Names {
+    fn of(name: &str) -> Self {
+        Names {
+            network: format!("{name}-net"),
+            restate: format!("{name}-restate"),
+            service: format!("{name}-service"),
+            volume: format!("{name}-restate-data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HostPorts {
+    ingress: u16,
+    admin: u16,
+}
+
+pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
+    let names = Names::of(&plan.name);
+    let ui = pipeline.ui().clone();
+    let (docker, host_ports) = pipeline
+        .step("preflight", async |_| {
+            let docker = Docker::connect().await?;
+            if let Some(binary) = &plan.setup.restate_binary {
+                images::check_restate_binary(binary)?;
+            }
+            if let Some(image) = &plan.objects.service_image {
+                require_local_image(&docker, image).await?;
+            }
+            let existing = docker.inspect_container(&names.restate).await?;
+            let host_ports = choose_ports(plan, existing.as_ref())?;
+            let detail = format!("Docker at {}", docker.endpoint());
+            Ok(Done::ok((docker, host_ports), detail))
+        })
+        .await?;
+    pipeline
+        .step("cluster", async |_| {
+            if docker.inspect_network(&names.network).await?.is_some() {
+                return Ok(Done::skipped((), format!("network {} exists", names.network)));
+            }
+            let spec = NetworkSpec {
+                name: names.network.clone(),
+                labels: labels::for_loop(&plan.name),
+                mtu: None,
+                masquerade: true,
+            };
+            docker.create_network(&spec).await?;
+            Ok(Done::ok((), format!("network {}", names.network)))
+        })
+        .await?;
+    let (restate_image, service_image) = pipeline
+        .step("images", async |_| {
+            let binary = plan.setup.restate_binary.as_deref();
+            let restate = images::ensure_restate_image(&docker, &plan.objects.restate_image, binary, &ui).await?;
+            let restate = restate.reference;
+            let service = match &plan.objects.service_image {
+                Some(image) => image.clone(),
+                None => images::ensure_sample_image(&docker, &ui).await?,
+            };
+            let detail = format!("{restate}, {service}");
+            Ok(Done::ok((restate, service), detail))
+        })
+        .await?;
+    let admin_url = format!("http://127.0.0.1:{}", host_ports.admin);
+    let ingress_url = format!("http://127.0.0.1:{}", host_ports.ingress);
+    let admin = Admin::new(&admin_url)?;
+    pipeline
+        .step("install", async |step| {
+            let restate = restate_spec(plan, &names, &restate_image, host_ports);
+            let restate_changed = ensure_container(&docker, &restate).await?;
+            step.set_message("waiting for Restate's admin API");
+            let alive = || running_or_fail(&docker, &names.restate);
+            admin.wait_healthy_while(plan.setup.timeout, alive).await?;
+            let service = service_spec(plan, &names, &service_image);
+            let service_changed = ensure_container(&docker, &service).await?;
+            let detail = format!("containers {} and {}", names.restate, names.service);
+            Ok(if restate_changed || service_changed { Done::ok((), detail) } else { Done::skipped((), detail) })
+        })
+        .await?;
+    let service_uri = format!("http://{}:{SERVICE_PORT}", names.service);
+    let ingress = Ingress::new(&ingress_url)?;
+    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &service_uri).await?;
+    Ok(Summary {
+        name: plan.name.clone(),
+        runtime: plan.runtime_name(),
+        context: None,
+        namespace: None,
+        ingress_url,
+        admin_url,
+        service_uri,
+        deployment_id: registration.id,
+        services: registration.services,
+        verified,
+    })
+}
+
+/// Given ports must be free (unless our own container holds them); missing ones are taken from the running loop,
+/// or chosen free.
+fn choose_ports(plan: &Plan, existing: Option<&ContainerInfo>) -> Result<HostPorts> {
+    let published = |container_port: u16| {
+        existing.and_then(|info| info.ports.iter().find(|(c, _)| *c == container_port).map(|(_, host)| *host))
+    };
+    let pick = |wanted: Option<u16>, container_port: u16, what: &str, flag: &str| -> Result<u16> {
+        let ours = published(container_port);
+        match wanted {
+            Some(port) if Some(port) == ours => Ok(port),
+            Some(port) => ports::ensure_free(port, what, flag).map(|()| port),
+            None => ours.map_or_else(ports::free_port, Ok),
+        }
+    };
+    let ingress = pick(plan.setup.ingress_port, INGRESS_PORT, "Restate ingress", "--ingress-port")?;
+    let mut admin = pick(plan.setup.admin_port, ADMIN_PORT, "the Restate admin API", "--admin-port")?;
+    while admin == ingress {
+        admin = ports::free_port()?;
+    }
+    Ok(HostPorts { ingress, admin })
+}
+
+fn restate_spec(plan: &Plan, names: &Names, image: &str, host_ports: HostPorts) -> ContainerSpec {
+    let mut spec = ContainerSpec::new(&names.restate, image, labels::for_loop(&plan.name));
+    spec.network = Some(names.network.clone());
+    spec.aliases = vec!["restate".into()];
+    spec.ports = vec![
+        PortPublish::loopback(host_ports.ingress, INGRESS_PORT),
+        PortPublish::loopback(host_ports.admin, ADMIN_PORT),
+    ];
+    spec.mounts = vec![Mount::Volume { name: Some(names.volume.clone()), target: DATA_DIR.into() }];
+    spec.env = vec![
+        format!("RESTATE_BASE_DIR={DATA_DIR}"),
+        format!("RESTATE_CLUSTER_NAME={}", plan.name),
+        // A fixed node name: Restate refuses to start on data written under another one.
+        "RESTATE_NODE_NAME=restate".into(),
+        "RESTATE_DISABLE_TELEMETRY=true".into(),
+    ];
+    spec
+}
+
+fn service_spec(plan: &Plan, names: &Names, image: &str) -> ContainerSpec {
+    let mut spec = ContainerSpec::new(&names.service, image, labels::for_loop(&plan.name));
+    spec.network = Some(names.network.clone());
+    spec.aliases = vec!["service".into()];
+    spec.env = vec![format!("PORT={SERVICE_PORT}")];
+    spec
+}
+
+/// Makes the container exist, run, and match `spec`'s image and ports; true when anything changed.
+async fn ensure_container(docker: &Docker, spec: &ContainerSpec) -> Result<bool> {
+    if let Some(info) = docker.inspect_container(&spec.name).await? {
+        let wanted_ports: Vec<(u16, u16)> = {
+            let mut p: Vec<_> = spec.ports.iter().map(|p| (p.container_port, p.host_port)).collect();
+            p.sort();
+            p
+        };
+        let same = info.image == spec.image && (!info.running || info.ports == wanted_ports);
+        match (same, info.running) {
+            (true, true) => return Ok(false),
+            (true, false) => {
+                docker.start_container(&spec.name).await?;
+                return Ok(true);
+            }
+            (false, _) => {
+                docker.remove_container(&spec.name).await?;
+            }
+        }
+    }
+    docker.run_container(spec).await?;
+    Ok(true)
+}
+
+/// Ends a wait early when the container has stopped, with its last log lines (Restate without a CA bundle
+/// panics and still exits 0, so the exit code alone proves nothing).
+async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
+    match docker.inspect_container(name).await? {
+        Some(info) if info.running => Ok(()),
+        Some(info) => {
+            let logs = docker.logs_tail(name, 20).await.unwrap_or_default();
+            let code = info.exit_code.map_or("no exit code".into(), |c| format!("exit code {c}"));
+            let mut error = Error::failed(format!("container {name} stopped ({}, {code})", info.status))
+                .hint(format!("its logs are above; `docker logs {name}` shows all of them"));
+            for line in logs.lines() {
+                error = error.detail(line.to_string());
+            }
+            Err(error)
+        }
+        None => Err(Error::failed(format!("container {name} disappeared while starting"))
+            .hint("something else removed it; run `restate-dev up` again")),
+    }
+}
+
+/// Removes every container, network and volume of the loop; `keep` spares containers it names (a kind node).
+pub async fn remove_loop(docker: &Docker, name: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    let selector = labels::for_loop(name);
+    let mut removed = Vec::new();
+    for container in docker.list_containers(&selector).await? {
+        if !keep(&container) && docker.remove_container(&container).await? {
+            removed.push(format!("container {container}"));
+        }
+    }
+    for network in docker.list_networks(&selector).await? {
+        if docker.remove_network(&network).await? {
+            removed.push(format!("network {network}"));
+        }
+    }
+    for volume in docker.list_volumes(&selector).await? {
+        if docker.remove_volume(&volume).await? {
+            removed.push(format!("volume {volume}"));
+        }
+    }
+    Ok(removed)
+}
+
+/// The docker runtime's part of `status`: its containers and whether Restate answers.
+pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Result<()> {
+    let names = Names::of(name);
+    for container in [&names.restate, &names.service] {
+        let Some(info) = docker.inspect_container(container).await? else { continue };
+        status.runtime.get_or_insert_with(|| "docker".into());
+        if container == &names.restate {
+            if let Some((_, port)) = info.ports.iter().find(|(c, _)| *c == INGRESS_PORT) {
+                status.ingress_url = Some(format!("http://127.0.0.1:{port}"));
+            }
+            if let Some((_, port)) = info.ports.iter().find(|(c, _)| *c == ADMIN_PORT) {
+                status.admin_url = Some(format!("http://127.0.0.1:{port}"));
+            }
+        }
+        status.components.push(Component {
+            kind: "container",
+            name: info.name.clone(),
+            state: info.status.clone(),
+            healthy: info.running,
+        });
+    }
+    if let Some(admin_url) = status.admin_url.clone() {
+        let healthy = Admin::new(&admin_url)?.wait_healthy(Duration::from_secs(2)).await.is_ok();
+        status.components.push(Component {
+            kind: "endpoint",
+            name: format!("{admin_url}/health"),
+            state: if healthy { "answering".into() } else { "not answering".into() },
+            healthy,
+        });
+    }
+    Ok(())
+}
