@@ -2,12 +2,13 @@
 //! scripts/install-deps.sh) on loopback ports, and `restate-dev serve-sample`. Every test starts its own server,
 //! with its own ports and data directory, so they run in parallel; guards kill what they started, by PID.
 //!
-//! The crate is a binary, so the client modules are compiled into this test directly.
+//! The crate is a binary, so the client modules are compiled into this test directly; what the test does not call
+//! would warn here, hence the `allow`s.
 
 #[allow(dead_code)]
 #[path = "../src/error.rs"]
 mod error;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/restate/mod.rs"]
 mod restate;
 
