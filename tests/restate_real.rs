@@ -2,12 +2,13 @@
 //! scripts/install-deps.sh) on loopback ports, and `restate-dev serve-sample`. Every test starts its own server,
 //! with its own ports and data directory, so they run in parallel; guards kill what they started, by PID.
 //!
-//! The crate is a binary, so the client modules are compiled into this test directly.
+//! The crate is a binary, so the client modules are compiled into this test directly; what the test does not call
+//! would warn here, hence the `allow`s.
 
 #[allow(dead_code)]
 #[path = "../src/error.rs"]
 mod error;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/restate/mod.rs"]
 mod restate;
 
@@ -208,6 +209,57 @@ async fn registers_invokes_and_keeps_state() {
         .exit_within(Duration::from_secs(10))
         .expect("serve-sample ignored SIGTERM");
     assert!(status.success(), "serve-sample exited with {status}");
+}
+
+/// An older build of the sample, served in-process: its Greeter has a `wave` handler and there is no Counter.
+mod older {
+    use restate_sdk::prelude::*;
+
+    pub struct Greeter;
+
+    #[restate_sdk::service]
+    impl Greeter {
+        #[handler]
+        async fn wave(&self, _ctx: Context<'_>) -> Result<String, HandlerError> {
+            Ok("o/".into())
+        }
+    }
+}
+
+#[tokio::test]
+async fn re_registering_a_changed_service_updates_its_handlers() {
+    use restate_sdk::prelude::{Endpoint, HttpServer};
+
+    let server = Server::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let endpoint = Endpoint::builder().bind(older::Greeter).build();
+    let old_build = tokio::spawn(HttpServer::new(endpoint).serve_with_cancel(listener, stop.clone().cancelled_owned()));
+    let first = server
+        .admin
+        .register(&uri(port), REGISTER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(first.created);
+    assert_eq!(first.services, ["Greeter"]);
+    assert_eq!(server.ingress.invoke("Greeter/wave", "null").await.unwrap(), "o/");
+    stop.cancel();
+    old_build.await.expect("old build stopped");
+
+    // The new build at the same URI: registering again must make Restate discover it again.
+    let _sample = start_sample(port);
+    wait_listening(port);
+    let second = server
+        .admin
+        .register(&uri(port), REGISTER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!second.created, "{second:?}");
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.services, ["Counter", "Greeter"]);
+    assert_eq!(server.ingress.invoke("Counter/k/add", "1").await.unwrap(), 1);
+    assert_eq!(verify_sample(&server.ingress).await.unwrap(), "Hello, restate-dev!");
 }
 
 #[tokio::test]

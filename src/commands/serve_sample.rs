@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     let stop = CancellationToken::new();
     let mut terminate = signal(SignalKind::terminate()).failed(|| "cannot handle SIGTERM".into())?;
     let mut interrupt = signal(SignalKind::interrupt()).failed(|| "cannot handle SIGINT".into())?;
-    let bound = listener.local_addr().map_or(addr, |a| a);
+    let bound = listener.local_addr().unwrap_or(addr);
     ctx.ui.info(format!(
         "sample service (Greeter, Counter) listening on {bound} (HTTP/2 cleartext)"
     ));

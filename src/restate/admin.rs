@@ -80,12 +80,17 @@ impl Admin {
         .await
     }
 
-    /// Registers the service deployment at `uri` (`POST /deployments`). Both "created" and "already registered"
-    /// succeed. Until `timeout`, it retries while the admin API is unreachable and while Restate cannot reach the
-    /// service yet (a fresh Pod or container may not accept connections yet); other refusals fail at once.
+    /// Registers the service deployment at `uri` (`POST /deployments`), or refreshes it: both "created" and
+    /// "already registered" succeed. Until `timeout`, it retries while the admin API is unreachable and while
+    /// Restate cannot reach the service yet (a fresh Pod or container may not accept connections yet); other
+    /// refusals fail at once.
+    ///
+    /// It always forces: without `force`, Restate 1.7 answers 200 for a known URI with the schema it discovered the
+    /// first time and never asks the service again, so handlers added since then stay unknown (404). A dev loop
+    /// re-registers the same URI after every change, so it must make Restate discover again.
     pub async fn register(&self, uri: &str, timeout: Duration) -> Result<Registration> {
         let url = self.api.url(&["deployments"]);
-        let body = serde_json::json!({ "uri": uri });
+        let body = serde_json::json!({ "uri": uri, "force": true });
         until(timeout, |left| {
             let bound = left.min(REGISTER_REQUEST);
             let request = self.api.client.post(url.clone()).timeout(bound).json(&body).send();
