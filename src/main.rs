@@ -49,6 +49,10 @@ fn run(cli: Cli) -> Result<()> {
         layers,
         ui,
     };
+    if matches!(cli.command, cli::Command::ServeSample) {
+        // The sample handles SIGTERM and SIGINT itself, as PID 1 in its container.
+        return runtime.block_on(commands::run(&ctx, cli.command));
+    }
     runtime.block_on(async {
         tokio::select! {
             result = commands::run(&ctx, cli.command) => result,
