@@ -36,7 +36,10 @@ fn render(args: &[&str]) -> String {
 
 /// The sample image is tagged by a hash of the binary, which changes with every build.
 fn normalise(text: &str) -> String {
-    Regex::new(SAMPLE_TAG).unwrap().replace_all(text, SAMPLE_PLACEHOLDER).into_owned()
+    Regex::new(SAMPLE_TAG)
+        .unwrap()
+        .replace_all(text, SAMPLE_PLACEHOLDER)
+        .into_owned()
 }
 
 fn golden(file: &str, args: &[&str]) {
@@ -46,8 +49,12 @@ fn golden(file: &str, args: &[&str]) {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {} ({e}); run with UPDATE_GOLDEN=1 to create it", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}); run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
     if actual != expected {
         let line = actual
             .lines()
@@ -77,12 +84,18 @@ fn three_replicas_add_the_envoy_sidecar() {
 
 #[test]
 fn custom_service_image() {
-    golden("service-image.yaml", &["--service-image", "ghcr.io/example/greeter:1.0"]);
+    golden(
+        "service-image.yaml",
+        &["--service-image", "ghcr.io/example/greeter:1.0"],
+    );
 }
 
 #[test]
 fn example_config() {
-    golden("example-config.yaml", &["--config", "fixtures/restate-dev.example.yaml"]);
+    golden(
+        "example-config.yaml",
+        &["--config", "fixtures/restate-dev.example.yaml"],
+    );
 }
 
 #[test]
@@ -97,8 +110,7 @@ fn the_sample_image_is_pinned_by_content() {
 fn json_holds_the_same_objects_as_yaml() {
     for args in [&[][..], &["--replicas", "2"]] {
         let yaml: Vec<serde_json::Value> = serde_saphyr::from_multiple(&render(args)).unwrap();
-        let json: serde_json::Value =
-            serde_json::from_str(&render(&[args, &["--output", "json"]].concat())).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&render(&[args, &["--output", "json"]].concat())).unwrap();
         assert_eq!(serde_json::Value::Array(yaml), json, "{args:?}");
     }
 }
