@@ -54,6 +54,10 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every Kubernetes object that `up` installs, in apply order.
+    ///
+    /// The objects are those of the default runtime, kind: they include the `restate-nodeport` Service (node ports
+    /// 30080 for ingress and 30070 for admin) that the cluster's host port mappings point at. The sample service's
+    /// image is tagged by a hash of this executable. Output is YAML documents, or one JSON list with --output json.
     #[command(after_help = "Examples:\n  \
         restate-dev render\n  \
         restate-dev render --replicas 3 --output json\n  \

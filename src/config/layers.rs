@@ -89,12 +89,9 @@ impl Layers {
         for (var, value) in env {
             let key = var[ENV_PREFIX.len()..].to_ascii_lowercase().replace('_', "-");
             if !known.contains(&key) {
-                return Err(unknown_key(
-                    &key,
-                    &format!("environment variable ${var}"),
-                    &known,
-                    |k| format!("{ENV_PREFIX}{}", k.to_ascii_uppercase().replace('-', "_")),
-                ));
+                return Err(unknown_key(&key, "the environment", &known, |k| {
+                    format!("{ENV_PREFIX}{}", k.to_ascii_uppercase().replace('-', "_"))
+                }));
             }
             layers.entries.insert(
                 key,
@@ -185,7 +182,13 @@ fn read_file(path: &Path, known: &[String]) -> Result<Vec<(String, String)>> {
         Error::usage(format!("malformed config file {}: {why}", path.display()))
             .hint("see fixtures/restate-dev.example.yaml for the format")
     };
-    let document: Value = serde_saphyr::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+    // One line for users: the location is in the message; a source snippet would not fit our error format.
+    let document: Value = serde_saphyr::from_str(&text).map_err(|e| {
+        malformed(e.render_with_options(serde_saphyr::render_options! {
+            formatter: &serde_saphyr::UserMessageFormatter,
+            snippets: serde_saphyr::SnippetMode::Off,
+        }))
+    })?;
     let map = match document {
         Value::Null => return Ok(Vec::new()),
         Value::Object(map) => map,

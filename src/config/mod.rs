@@ -252,3 +252,79 @@ pub fn parse_timeout(value: &str) -> std::result::Result<Duration, String> {
 pub fn invalid(key: &str, value: &str, origin: &Origin, why: &str) -> Error {
     Error::usage(format!("invalid {key} `{value}` ({origin}): it {why}")).hint(origin.fix_hint(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/restate-dev.example.yaml");
+
+    fn global(config: Option<&str>) -> GlobalArgs {
+        GlobalArgs {
+            output: None,
+            verbose: 0,
+            quiet: false,
+            config: config.map(PathBuf::from),
+            name: None,
+        }
+    }
+
+    fn layers(file: Option<&std::path::Path>, env: &[(&str, &str)]) -> Layers {
+        Layers::load(file, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    fn setup_error(layers: &Layers) -> Error {
+        let objects = layers.objects(&global(None), &ObjectArgs::default()).unwrap();
+        layers.setup(&LoopArgs::default(), &objects).unwrap_err()
+    }
+
+    #[test]
+    fn the_example_config_has_every_key_and_resolves() {
+        let text = std::fs::read_to_string(EXAMPLE).unwrap();
+        let document: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let mut keys: Vec<String> = document.as_object().unwrap().keys().cloned().collect();
+        let mut known = layers::known_keys();
+        keys.sort();
+        known.sort();
+        assert_eq!(keys, known);
+        let layers = layers(Some(std::path::Path::new(EXAMPLE)), &[]);
+        let objects = layers.objects(&global(None), &ObjectArgs::default()).unwrap();
+        assert_eq!(objects.name, "demo");
+        assert_eq!(objects.storage_size, "1Gi");
+        let setup = layers.setup(&LoopArgs::default(), &objects).unwrap();
+        assert_eq!((setup.ingress_port, setup.admin_port), (Some(8080), Some(9070)));
+        assert_eq!(setup.runtime, Runtime::Kind);
+        assert_eq!(setup.timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn ports_out_of_range_name_key_value_and_origin() {
+        for bad in ["0", "65536", "-1"] {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            writeln!(f, "ingress-port: {bad}").unwrap();
+            let e = setup_error(&layers(Some(f.path()), &[]));
+            assert_eq!(e.exit_code(), 2);
+            assert_eq!(
+                e.message,
+                format!(
+                    "invalid ingress-port `{bad}` (from config file {}): it must be a port from 1 to 65535",
+                    f.path().display()
+                )
+            );
+            let e = setup_error(&layers(None, &[("RESTATE_DEV_ADMIN_PORT", bad)]));
+            assert_eq!(
+                e.message,
+                format!("invalid admin-port `{bad}` (from $RESTATE_DEV_ADMIN_PORT): it must be a port from 1 to 65535")
+            );
+            assert_eq!(e.hint.as_deref(), Some("fix or unset $RESTATE_DEV_ADMIN_PORT"));
+        }
+        let e = setup_error(&layers(None, &[("RESTATE_DEV_INGRESS_PORT", "http")]));
+        assert!(e.message.starts_with("invalid ingress-port `http`"), "{e}");
+        let e = setup_error(&layers(
+            None,
+            &[("RESTATE_DEV_INGRESS_PORT", "8080"), ("RESTATE_DEV_ADMIN_PORT", "8080")],
+        ));
+        assert!(e.message.contains("is the same as ingress-port"), "{e}");
+    }
+}

@@ -1,1 +1,0 @@
-//! The objects `up` installs (issue 3): typed k8s-openapi values.

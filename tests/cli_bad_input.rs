@@ -1,0 +1,288 @@
+//! Bad flags, config files and RESTATE_DEV_* variables: each must exit with code 2 and print one clear error on
+//! stderr that names the key and the value, and never panic. `render` resolves only the object settings; the
+//! port settings are checked by the config layer's unit tests (src/config/mod.rs), since no command here reads them.
+
+use std::io::Write;
+
+use assert_cmd::Command;
+
+fn restate_dev() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restate-dev"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("RESTATE_DEV_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn config(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+/// Runs `render` and checks the failure: exit 2, nothing on stdout, one `error:` line on stderr containing each
+/// of `needles`. Returns stderr.
+fn refused(mut command: Command, needles: &[&str]) -> String {
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "one error expected: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+    }
+    stderr
+}
+
+fn flags(args: &[&str], needles: &[&str]) -> String {
+    let mut command = restate_dev();
+    command.arg("render").args(args);
+    refused(command, needles)
+}
+
+fn file(text: &str, needles: &[&str]) -> String {
+    let file = config(text);
+    let mut command = restate_dev();
+    command.arg("render").arg("--config").arg(file.path());
+    let path = file.path().display().to_string();
+    refused(command, &[needles, &[path.as_str()]].concat())
+}
+
+fn env(var: &str, value: &str, needles: &[&str]) -> String {
+    let mut command = restate_dev();
+    command.arg("render").env(var, value);
+    refused(command, needles)
+}
+
+const TOO_LONG: &str = "a-name-that-is-fifty-characters-long-which-is-1-23";
+
+#[test]
+fn names_that_are_not_dns_labels() {
+    assert_eq!(TOO_LONG.len(), 50);
+    for bad in ["Loop", "my_loop", "-loop", "loop-", "my.loop"] {
+        flags(
+            &[&format!("--name={bad}")],
+            &["invalid name", &format!("`{bad}`"), "DNS-1123 label", "--name"],
+        );
+    }
+    flags(
+        &["--name", TOO_LONG],
+        &["invalid name", TOO_LONG, "50 characters", "at most 49"],
+    );
+    file("name: Loop\n", &["invalid name `Loop`", "fix `name` in"]);
+    env(
+        "RESTATE_DEV_NAME",
+        TOO_LONG,
+        &["invalid name", "from $RESTATE_DEV_NAME", "hint: fix or unset"],
+    );
+}
+
+#[test]
+fn bad_namespaces() {
+    flags(
+        &["--namespace", "Restate"],
+        &["invalid namespace `Restate`", "DNS-1123 label"],
+    );
+    flags(
+        &["--namespace", &"n".repeat(64)],
+        &["invalid namespace", "64 characters"],
+    );
+    file("namespace: a_b\n", &["invalid namespace `a_b`"]);
+    env(
+        "RESTATE_DEV_NAMESPACE",
+        "A",
+        &["invalid namespace `A`", "$RESTATE_DEV_NAMESPACE"],
+    );
+}
+
+#[test]
+fn replicas_below_one() {
+    for bad in ["0", "-1"] {
+        flags(
+            &["--replicas", bad],
+            &[&format!("invalid replicas `{bad}`"), "at least 1"],
+        );
+    }
+    file("replicas: 0\n", &["invalid replicas `0`", "config file"]);
+    env(
+        "RESTATE_DEV_REPLICAS",
+        "0",
+        &["invalid replicas `0`", "$RESTATE_DEV_REPLICAS"],
+    );
+    env(
+        "RESTATE_DEV_REPLICAS",
+        "three",
+        &["invalid replicas `three`", "$RESTATE_DEV_REPLICAS"],
+    );
+    flags(&["--replicas", "three"], &["three", "--replicas"]);
+}
+
+#[test]
+fn malformed_image_references() {
+    for (key, bad) in [
+        ("restate-image", "Restate/Server:1"),
+        ("service-image", "a::b"),
+        ("service-image", "my image:1"),
+        ("envoy-image", "-envoy"),
+        ("service-image", "a@sha256:short"),
+    ] {
+        let stderr = flags(
+            &[&format!("--{key}={bad}")],
+            &[
+                &format!("invalid {key}"),
+                &format!("`{bad}`"),
+                "not a valid image reference",
+            ],
+        );
+        assert!(stderr.contains(&format!("--{key}")), "{stderr}");
+    }
+    file("service-image: UPPER:1\n", &["invalid service-image `UPPER:1`"]);
+    env(
+        "RESTATE_DEV_ENVOY_IMAGE",
+        "x//y",
+        &["invalid envoy-image `x//y`", "$RESTATE_DEV_ENVOY_IMAGE"],
+    );
+}
+
+#[test]
+fn unpinned_restate_images() {
+    let latest = "docker.restate.dev/restatedev/restate:latest";
+    flags(
+        &["--restate-image", latest],
+        &["invalid restate-image", latest, "`latest` tag"],
+    );
+    let untagged = "docker.restate.dev/restatedev/restate";
+    flags(
+        &["--restate-image", untagged],
+        &["invalid restate-image", untagged, "no tag"],
+    );
+    file(
+        "restate-image: restatedev/restate\n",
+        &["invalid restate-image `restatedev/restate`", "no tag"],
+    );
+    env(
+        "RESTATE_DEV_RESTATE_IMAGE",
+        "restatedev/restate:latest",
+        &["`latest` tag", "$RESTATE_DEV_RESTATE_IMAGE"],
+    );
+}
+
+#[test]
+fn malformed_quantities() {
+    for (key, bad, why) in [
+        ("storage-size", "10GB", "not a Kubernetes quantity"),
+        ("restate-cpu-limit", "0", "greater than zero"),
+        ("restate-cpu-request", "lots", "not a Kubernetes quantity"),
+        ("restate-memory-request", "-1Gi", "not a Kubernetes quantity"),
+        ("restate-memory-limit", "1.2.3", "not a Kubernetes quantity"),
+    ] {
+        flags(&[&format!("--{key}={bad}")], &[&format!("invalid {key} `{bad}`"), why]);
+    }
+    file(
+        "storage-size: 0Gi\n",
+        &["invalid storage-size `0Gi`", "greater than zero"],
+    );
+    env(
+        "RESTATE_DEV_STORAGE_SIZE",
+        "2 Gi",
+        &["invalid storage-size `2 Gi`", "$RESTATE_DEV_STORAGE_SIZE"],
+    );
+}
+
+#[test]
+fn unreadable_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    for path in [missing.as_path(), dir.path()] {
+        let mut command = restate_dev();
+        command.arg("render").arg("--config").arg(path);
+        refused(
+            command,
+            &[
+                "cannot read config file",
+                &path.display().to_string(),
+                "hint: check the path",
+            ],
+        );
+    }
+    let mut command = restate_dev();
+    command.arg("render").env("RESTATE_DEV_CONFIG", &missing);
+    refused(command, &["cannot read config file", &missing.display().to_string()]);
+}
+
+#[test]
+fn malformed_yaml_config_files() {
+    for (text, why) in [
+        ("replicas: [1\n", "unclosed bracket"),
+        ("replicas: 1\nreplicas: 2\n", "duplicate mapping key `replicas`"),
+        ("a: b: c\n", "line 1"),
+        ("- replicas\n", "expected a mapping"),
+        ("replicas: {n: 1}\n", "`replicas` must be a single value"),
+    ] {
+        file(
+            text,
+            &[
+                "malformed config file",
+                why,
+                "hint: see fixtures/restate-dev.example.yaml",
+            ],
+        );
+    }
+}
+
+#[test]
+fn unknown_config_keys_name_the_nearest() {
+    file("replica: 2\n", &["unknown key `replica`", "did you mean `replicas`?"]);
+    file(
+        "storage_size: 1Gi\n",
+        &["unknown key `storage_size`", "did you mean `storage-size`?"],
+    );
+    file(
+        "flavour: vanilla\n",
+        &["unknown key `flavour`", "valid keys: name, namespace"],
+    );
+}
+
+#[test]
+fn unknown_restate_dev_variables() {
+    env(
+        "RESTATE_DEV_REPLICA",
+        "2",
+        &[
+            "unknown key `RESTATE_DEV_REPLICA`",
+            "did you mean `RESTATE_DEV_REPLICAS`?",
+        ],
+    );
+    env(
+        "RESTATE_DEV_NAMESPCE",
+        "x",
+        &["`RESTATE_DEV_NAMESPCE`", "did you mean `RESTATE_DEV_NAMESPACE`?"],
+    );
+}
+
+#[test]
+fn json_output_carries_the_error_too() {
+    let output = restate_dev()
+        .args(["render", "--output", "json", "--replicas", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["error"]["kind"], "usage");
+    assert_eq!(report["error"]["exit_code"], 2);
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid replicas `0`")
+    );
+}
