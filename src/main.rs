@@ -2,6 +2,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod docker;
 mod error;
 mod images;
 mod k8s;
