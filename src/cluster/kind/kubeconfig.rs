@@ -269,7 +269,7 @@ fn edit_section(mut lines: Vec<String>, section: &str, name: &str, add: Option<&
     let indent = match body.iter().find(|l| !is_filler(l)) {
         Some(first) => {
             let indent = first.len() - first.trim_start_matches(' ').len();
-            if !first[indent..].starts_with('-') || inline != "" {
+            if !first[indent..].starts_with('-') || !inline.is_empty() {
                 return None;
             }
             indent

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, NetworkingConfig, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, Mount, MountType,
+    MountVolumeOptions, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::kubeadm::API_SERVER_PORT;
@@ -81,6 +81,17 @@ impl NodeSpec {
                 ("/run".into(), String::new()),
             ])),
             binds: Some(vec!["/lib/modules:/lib/modules:ro".into()]),
+            // kind's `--volume /var`: an anonymous volume, so pods, images and logs live outside the container's
+            // writable layer and `docker rm -v` (kind's delete) removes it; ours also carries our labels
+            mounts: Some(vec![Mount {
+                typ: Some(MountType::VOLUME),
+                target: Some("/var".into()),
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(labels::for_loop(&self.cluster).into_iter().collect()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
             network_mode: Some(self.network.clone()),
             port_bindings: Some(ports),
             ..Default::default()
@@ -94,8 +105,6 @@ impl NodeSpec {
                 // kind passes this through from its own environment; an empty value keeps the image's default
                 "KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=".into(),
             ]),
-            // an anonymous volume: pods, images and logs live outside the container's writable layer
-            volumes: Some(vec!["/var".into()]),
             exposed_ports: Some(exposed),
             labels: Some(self.labels()),
             host_config: Some(host_config),

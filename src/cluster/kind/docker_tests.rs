@@ -1,0 +1,311 @@
+//! Tests against the real Docker daemon (started by scripts/install-deps.sh). No kindest/node can run here
+//! (no registry, no privileged containers), so images are built from this machine's own binaries, and the
+//! node is a stand-in that boots like one and then fails the first exec step.
+//!
+//! They live in the crate rather than tests/ because restate-dev is a binary crate: tests/ could only drive the
+//! CLI. Every Docker object has a unique name and is removed by the test.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::docker::{BuildContext, ContainerSpec, NetworkSpec};
+use crate::error::Kind;
+
+fn unique(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("rdt-{test}-{:x}{nanos:x}", std::process::id())
+}
+
+async fn docker() -> Docker {
+    Docker::connect()
+        .await
+        .expect("these tests need a Docker daemon: run `. scripts/install-deps.sh` first")
+}
+
+fn ui() -> Ui {
+    Ui::new(None, true)
+}
+
+/// An image of this machine's `binaries` (with the libraries `ldd` names) and nothing else.
+async fn build_from_host(docker: &Docker, tag: &str, loop_name: &str, binaries: &[&str], dockerfile: &str) {
+    let mut context = BuildContext::new();
+    let mut files: Vec<String> = Vec::new();
+    for binary in binaries {
+        let path = which::which(binary).unwrap_or_else(|e| panic!("{binary} is needed on this machine: {e}"));
+        files.push(format!("bin/{binary}={}", path.display()));
+        let ldd = std::process::Command::new("ldd").arg(&path).output().expect("ldd");
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let lib = line
+                .split("=>")
+                .last()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            if lib.starts_with('/') {
+                files.push(format!("{}={lib}", lib.trim_start_matches('/')));
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    for file in files {
+        let (inside, host) = file.split_once('=').expect("pair");
+        context.add_host_file(inside, Path::new(host)).expect("add file");
+    }
+    context
+        .add("Dockerfile", 0o644, dockerfile.as_bytes())
+        .expect("add Dockerfile");
+    docker
+        .build_image(tag, &labels::for_loop(loop_name), context.into_tar().expect("tar"))
+        .await
+        .expect("build a local test image");
+}
+
+fn test_cluster(docker: &Docker, name: &str, image: &str, kubeconfig: &Path) -> KindCluster {
+    KindCluster {
+        docker: docker.clone(),
+        name: name.to_string(),
+        node_image: image.to_string(),
+        ingress_port: None,
+        admin_port: None,
+        timeout: Duration::from_secs(20),
+        retain: false,
+        network: format!("{name}-net"),
+        kubeconfig: kubeconfig.to_path_buf(),
+        privileged: false,
+    }
+}
+
+/// Everything carrying the loop's labels, plus the test network and the node container by name.
+async fn leftovers(docker: &Docker, cluster: &KindCluster) -> Vec<String> {
+    let labels = labels::for_loop(&cluster.name);
+    let mut left: Vec<String> = Vec::new();
+    left.extend(
+        docker
+            .list_containers(&labels)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("container {c}")),
+    );
+    left.extend(
+        docker
+            .list_networks(&labels)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| format!("network {n}")),
+    );
+    left.extend(
+        docker
+            .list_volumes(&labels)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| format!("volume {v}")),
+    );
+    if docker.inspect_container(&cluster.node_name()).await.unwrap().is_some() {
+        left.push(format!("container {}", cluster.node_name()));
+    }
+    if docker.inspect_network(&cluster.network).await.unwrap().is_some() {
+        left.push(format!("network {}", cluster.network));
+    }
+    left
+}
+
+const STAND_IN_DOCKERFILE: &str = "FROM scratch\nCOPY . /\n\
+    ENTRYPOINT [\"/bin/sh\", \"-c\", \"echo '[  OK  ] Reached target multi-user.target - Multi-User System.'; exec sleep 300\"]\n";
+
+#[tokio::test]
+async fn offline_missing_node_image_stops_before_anything_is_made() {
+    let docker = docker().await;
+    let name = unique("offline");
+    let dir = tempfile::tempdir().unwrap();
+    // a registry on a closed loopback port: the pull fails at once, and no traffic leaves the machine
+    let image = format!("127.0.0.1:1/restate-dev-test/{name}:v1");
+    let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
+
+    let error = cluster
+        .preflight(&ui())
+        .await
+        .expect_err("a missing, unpullable image must stop `up`");
+    assert_eq!(error.kind, Kind::Prerequisite, "{error}");
+    assert!(error.message.contains(&image), "{error}");
+    assert!(error.hint.as_deref().unwrap_or("").contains("docker load"), "{error}");
+    assert_eq!(leftovers(&docker, &cluster).await, Vec::<String>::new());
+    assert!(!dir.path().join("config").exists());
+}
+
+#[tokio::test]
+async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
+    let docker = docker().await;
+    let name = unique("network");
+    let network = format!("{name}-net");
+    assert!(network::ensure(&docker, &network, &name).await.unwrap(), "created");
+    assert!(!network::ensure(&docker, &network, &name).await.unwrap(), "reused");
+    let info = docker.inspect_network(&network).await.unwrap().expect("exists");
+    assert_eq!(info.options["com.docker.network.bridge.enable_ip_masquerade"], "true");
+    let bridge = docker.inspect_network("bridge").await.unwrap().expect("default bridge");
+    assert_eq!(
+        info.options.get("com.docker.network.driver.mtu"),
+        bridge
+            .options
+            .get("com.docker.network.driver.mtu")
+            .filter(|m| m.as_str() != "0")
+    );
+    assert_eq!(info.labels[labels::LOOP_KEY], name);
+
+    // a container on it keeps it
+    let image = format!("restate-dev-test/{name}:v1");
+    build_from_host(
+        &docker,
+        &image,
+        &name,
+        &["sleep"],
+        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n",
+    )
+    .await;
+    let mut spec = ContainerSpec::new(format!("{name}-user"), &image, labels::for_loop(&name));
+    spec.network = Some(network.clone());
+    docker.run_container(&spec).await.unwrap();
+    let outcome = network::remove_if_unused(&docker, &network).await.unwrap();
+    docker.remove_container(&spec.name).await.unwrap();
+    assert_eq!(outcome, network::Outcome::InUse(vec![spec.name.clone()]));
+    assert_eq!(
+        network::remove_if_unused(&docker, &network).await.unwrap(),
+        network::Outcome::Removed
+    );
+    assert_eq!(
+        network::remove_if_unused(&docker, &network).await.unwrap(),
+        network::Outcome::Missing
+    );
+
+    // a network someone else made is never removed
+    let foreign = NetworkSpec {
+        name: format!("{name}-foreign"),
+        labels: BTreeMap::new(),
+        mtu: None,
+        masquerade: true,
+    };
+    docker.create_network(&foreign).await.unwrap();
+    let outcome = network::remove_if_unused(&docker, &foreign.name).await.unwrap();
+    docker.remove_network(&foreign.name).await.unwrap();
+    docker.remove_image(&image).await.unwrap();
+    assert_eq!(outcome, network::Outcome::NotOurs);
+}
+
+#[tokio::test]
+async fn the_streamed_export_reaches_stdin_byte_for_byte() {
+    let docker = docker().await;
+    let name = unique("stream");
+    let image = format!("restate-dev-test/{name}:v1");
+    build_from_host(
+        &docker,
+        &image,
+        &name,
+        &["sleep", "sha256sum"],
+        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n",
+    )
+    .await;
+    let spec = ContainerSpec::new(format!("{name}-hasher"), &image, labels::for_loop(&name));
+    docker.run_container(&spec).await.unwrap();
+
+    let seen = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+    let tap = seen.clone();
+    let output = load::stream_into(&docker, &spec.name, &image, &["/bin/sha256sum"], move |chunk| {
+        let mut seen = tap.lock().unwrap();
+        seen.0.update(chunk);
+        seen.1 += chunk.len() as u64;
+    })
+    .await;
+    docker.remove_container(&spec.name).await.unwrap();
+    docker.remove_image(&image).await.unwrap();
+
+    let output = output
+        .expect("the exec ran")
+        .check(&spec.name, &["sha256sum"])
+        .expect("sha256sum succeeded");
+    let (hasher, bytes) = Arc::try_unwrap(seen).ok().unwrap().into_inner().unwrap();
+    let sent: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let received = output.stdout.split_whitespace().next().unwrap_or_default();
+    assert!(
+        bytes > 1_000_000,
+        "the export of an image with libc in it is over 1 MB, got {bytes}"
+    );
+    assert_eq!(received, sent, "the container hashed other bytes than the export");
+}
+
+#[tokio::test]
+async fn a_failed_bootstrap_step_rolls_back_everything_it_made() {
+    let docker = docker().await;
+    let name = unique("rollback");
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("restate-dev-test/{name}-node:v1");
+    // boots like a node (prints systemd's ready line) but has no `cat`, so reading /kind/version fails
+    build_from_host(&docker, &image, &name, &["sh", "sleep"], STAND_IN_DOCKERFILE).await;
+    let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
+
+    cluster.preflight(&ui()).await.expect("the image is local");
+    let error = cluster
+        .ensure(&ui())
+        .await
+        .err()
+        .expect("the stand-in cannot be bootstrapped");
+    let left = leftovers(&docker, &cluster).await;
+    docker.remove_image(&image).await.unwrap();
+
+    assert_eq!(error.kind, Kind::Failed, "{error}");
+    assert!(error.to_string().contains("/kind/version"), "{error}");
+    assert!(
+        error
+            .details
+            .iter()
+            .any(|d| d.starts_with("node log |") && d.contains("Multi-User System")),
+        "the node's log is shown: {error}"
+    );
+    assert_eq!(left, Vec::<String>::new());
+    assert!(!dir.path().join("config").exists());
+}
+
+#[tokio::test]
+async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
+    let docker = docker().await;
+    let name = unique("retain");
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("restate-dev-test/{name}-node:v1");
+    build_from_host(&docker, &image, &name, &["sh", "sleep"], STAND_IN_DOCKERFILE).await;
+    let mut cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
+    cluster.retain = true;
+
+    let error = cluster
+        .ensure(&ui())
+        .await
+        .err()
+        .expect("the stand-in cannot be bootstrapped");
+    assert!(error.to_string().contains("--retain"), "{error}");
+    let node = docker
+        .inspect_container(&cluster.node_name())
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(node.labels[node::CLUSTER_LABEL], name);
+    assert_eq!(node.labels[node::ROLE_LABEL], "control-plane");
+    let volumes = docker.list_volumes(&labels::for_loop(&name)).await.unwrap();
+    assert_eq!(volumes.len(), 1, "the /var volume carries our labels: {volumes:?}");
+
+    let removed = cluster.delete(&ui()).await.expect("delete");
+    let left = leftovers(&docker, &cluster).await;
+    docker.remove_image(&image).await.unwrap();
+    assert!(removed.iter().any(|r| r.contains(&cluster.node_name())), "{removed:?}");
+    assert!(removed.iter().any(|r| r.contains(&cluster.network)), "{removed:?}");
+    assert_eq!(left, Vec::<String>::new());
+}
