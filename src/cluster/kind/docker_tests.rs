@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::*;
@@ -308,4 +309,75 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
     assert!(removed.iter().any(|r| r.contains(&cluster.node_name())), "{removed:?}");
     assert!(removed.iter().any(|r| r.contains(&cluster.network)), "{removed:?}");
     assert_eq!(left, Vec::<String>::new());
+}
+
+/// Not a test: the measuring harness of scripts/measure-image-load.sh, which builds the image and the sink
+/// container and passes their names. Prints figures; asserts only that both paths delivered the same bytes.
+#[tokio::test]
+#[ignore = "a measurement, run by scripts/measure-image-load.sh"]
+async fn measure_image_load() {
+    use std::time::Instant;
+    use tokio::io::AsyncWriteExt;
+
+    let image = std::env::var("MEASURE_IMAGE").expect("MEASURE_IMAGE names the image to load");
+    let sink = std::env::var("MEASURE_CONTAINER").expect("MEASURE_CONTAINER names a container with /bin/sha256sum");
+    let rounds: usize = std::env::var("MEASURE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let docker = docker().await;
+    let cmd = ["/bin/sha256sum"];
+    let dir = tempfile::tempdir().unwrap();
+
+    let streamed = || async {
+        let started = Instant::now();
+        let out = load::stream_into(&docker, &sink, &image, &cmd, |_| {}).await.unwrap();
+        (started.elapsed(), out.check(&sink, &cmd).unwrap().stdout)
+    };
+    // kind's way: `docker save` into a temporary file, then the file copied into the node's stdin
+    let via_file = || async {
+        let started = Instant::now();
+        let path = dir.path().join("image.tar");
+        let mut file = tokio::fs::File::create(&path).await.unwrap();
+        let mut export = std::pin::pin!(docker.export_image(&image));
+        while let Some(chunk) = export.next().await {
+            file.write_all(&chunk.unwrap()).await.unwrap();
+        }
+        file.sync_all().await.unwrap();
+        drop(file);
+        let reader = tokio::fs::File::open(&path).await.unwrap();
+        let input = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024)
+            .map(|chunk| chunk.map_err(|e| crate::error::Error::failed("read").source(e)));
+        let out = docker.exec_with_stdin(&sink, &cmd, input).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        (started.elapsed(), out.check(&sink, &cmd).unwrap().stdout)
+    };
+
+    let size = docker.inspect_image(&image).await.unwrap().expect("image").size;
+    let (_, warm) = streamed().await;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (t, hash) = streamed().await;
+        assert_eq!(hash, warm);
+        a.push(t);
+        let (t, hash) = via_file().await;
+        assert_eq!(hash, warm, "both paths deliver the same bytes");
+        b.push(t);
+    }
+    a.sort();
+    b.sort();
+    let (a, b) = (a[rounds / 2], b[rounds / 2]);
+    let mb = size as f64 / 1e6;
+    println!("image size:            {mb:.1} MB");
+    println!(
+        "streamed (median of {rounds}): {:.3} s ({:.0} MB/s)",
+        a.as_secs_f64(),
+        mb / a.as_secs_f64()
+    );
+    println!(
+        "save to file + copy:   {:.3} s ({:.0} MB/s)",
+        b.as_secs_f64(),
+        mb / b.as_secs_f64()
+    );
+    println!("ratio file+copy / streamed: {:.2}", b.as_secs_f64() / a.as_secs_f64());
 }

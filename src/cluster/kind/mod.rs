@@ -192,6 +192,19 @@ impl KindCluster {
                 ))
                 .hint("`restate-dev down` and `up` recreate the cluster")
             })?;
+        for (asked, node_port, flag) in [
+            (self.ingress_port, INGRESS_NODE_PORT, "--ingress-port"),
+            (self.admin_port, ADMIN_NODE_PORT, "--admin-port"),
+        ] {
+            let published = info.ports.iter().find(|(c, _)| *c == node_port).map(|(_, h)| *h);
+            if let Some(asked) = asked.filter(|&a| Some(a) != published) {
+                ui.warn(format!(
+                    "{flag} {asked} is ignored: the existing node {node} publishes {}; \
+                     `restate-dev down` and `up` recreate it with the new port",
+                    published.map_or("no such port".to_string(), |p| format!("port {p}"))
+                ));
+            }
+        }
         let admin_conf = self
             .docker
             .exec_ok(&node, &["cat", "/etc/kubernetes/admin.conf"])
