@@ -303,6 +303,24 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
     let volumes = docker.list_volumes(&labels::for_loop(&name)).await.unwrap();
     assert_eq!(volumes.len(), 1, "the /var volume carries our labels: {volumes:?}");
 
+    // `up` again on the stopped node starts it (and then fails, as the stand-in has no admin.conf to read)
+    docker
+        .stop_container(&cluster.node_name(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let again = cluster
+        .ensure(&ui())
+        .await
+        .err()
+        .expect("the stand-in has no admin.conf");
+    assert!(again.to_string().contains("admin.conf"), "{again}");
+    let node = docker
+        .inspect_container(&cluster.node_name())
+        .await
+        .unwrap()
+        .expect("still there");
+    assert!(node.running, "the stopped node was started again");
+
     let removed = cluster.delete(&ui()).await.expect("delete");
     let left = leftovers(&docker, &cluster).await;
     docker.remove_image(&image).await.unwrap();
@@ -380,4 +398,38 @@ async fn measure_image_load() {
         mb / b.as_secs_f64()
     );
     println!("ratio file+copy / streamed: {:.2}", b.as_secs_f64() / a.as_secs_f64());
+}
+
+#[tokio::test]
+async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
+    let docker = docker().await;
+    let name = unique("foreign");
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("restate-dev-test/{name}:v1");
+    build_from_host(
+        &docker,
+        &image,
+        &name,
+        &["sleep"],
+        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n",
+    )
+    .await;
+    let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
+    let spec = ContainerSpec::new(cluster.node_name(), &image, BTreeMap::new());
+    docker.run_container(&spec).await.unwrap();
+
+    let error = cluster.ensure(&ui()).await.err();
+    let removed = cluster.delete(&ui()).await;
+    let still_there = docker.inspect_container(&spec.name).await.unwrap().is_some();
+    docker.remove_container(&spec.name).await.unwrap();
+    docker.remove_image(&image).await.unwrap();
+
+    let error = error.expect("not a kind node");
+    assert_eq!(error.kind, Kind::Prerequisite, "{error}");
+    assert!(error.message.contains("is not the node of kind cluster"), "{error}");
+    assert_eq!(removed.expect("delete finds nothing of ours"), Removed::new());
+    assert!(
+        still_there,
+        "delete never removes a container without the cluster label"
+    );
 }

@@ -170,6 +170,13 @@ impl KindCluster {
     /// Reuses the existing node: starts it if stopped, refreshes the kubeconfig entries, checks the API.
     async fn reuse(&self, info: ContainerInfo, ui: &Ui) -> Result<Access> {
         let node = self.node_name();
+        if info.labels.get(CLUSTER_LABEL) != Some(&self.name) {
+            return Err(Error::prerequisite(format!(
+                "container {node} exists but is not the node of kind cluster {}",
+                self.name
+            ))
+            .hint(format!("remove it (`docker rm -f {node}`) or choose another --name")));
+        }
         let step = ui.step(format!("kind cluster {}", self.name));
         let info = if info.running {
             info

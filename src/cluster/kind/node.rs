@@ -100,11 +100,9 @@ impl NodeSpec {
             hostname: Some(self.name()),
             image: Some(self.image.clone()),
             tty: Some(true),
-            env: Some(vec![
-                "KUBECONFIG=/etc/kubernetes/admin.conf".into(),
-                // kind passes this through from its own environment; an empty value keeps the image's default
-                "KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=".into(),
-            ]),
+            // kind also passes KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER through from its environment; we keep
+            // the image's default snapshotter
+            env: Some(vec!["KUBECONFIG=/etc/kubernetes/admin.conf".into()]),
             exposed_ports: Some(exposed),
             labels: Some(self.labels()),
             host_config: Some(host_config),
