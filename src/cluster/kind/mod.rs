@@ -78,16 +78,15 @@ impl KindCluster {
         kubeconfig::context_name(&self.name)
     }
 
-    /// The reference to run: the pinned one, or its tag alone when the image was `docker load`ed (a loaded
-    /// image has no registry digest to match). None when neither is present.
+    /// The reference to run, when the node image is present: as written, by digest alone (a pull by digest
+    /// leaves no tag), or by tag alone (a `docker load`ed image has no registry digest to match).
     async fn local_image(&self) -> Result<Option<String>> {
-        if self.docker.image_exists(&self.node_image).await? {
-            return Ok(Some(self.node_image.clone()));
+        for candidate in image_candidates(&self.node_image) {
+            if self.docker.image_exists(&candidate).await? {
+                return Ok(Some(candidate));
+            }
         }
-        match self.node_image.split_once('@') {
-            Some((tagged, _)) if self.docker.image_exists(tagged).await? => Ok(Some(tagged.to_string())),
-            _ => Ok(None),
-        }
+        Ok(None)
     }
 
     /// Host ports for a new node: the ones asked for (which must be free), or free ones.
@@ -342,6 +341,36 @@ impl KindCluster {
     }
 }
 
+/// `repo:tag@digest`, `repo@digest`, `repo:tag`: the ways a pinned image may be known locally.
+fn image_candidates(image: &str) -> Vec<String> {
+    let mut candidates = vec![image.to_string()];
+    if let Some((tagged, digest)) = image.split_once('@') {
+        let repo = strip_tag(tagged);
+        if repo != tagged {
+            candidates.push(format!("{repo}@{digest}"));
+            candidates.push(tagged.to_string());
+        }
+    }
+    candidates
+}
+
+/// A pinned reference as a pull wants it: by digest only, since the tag adds nothing but ambiguity.
+fn pull_reference(image: &str) -> String {
+    match image.split_once('@') {
+        Some((tagged, digest)) => format!("{}@{digest}", strip_tag(tagged)),
+        None => image.to_string(),
+    }
+}
+
+/// `host:port/repo:tag` without `:tag` (a colon before the last slash is a registry port).
+fn strip_tag(reference: &str) -> &str {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => &reference[..name_start + i],
+        None => reference,
+    }
+}
+
 /// What one creation attempt made, so a failure removes exactly that.
 #[derive(Debug, Default)]
 struct Made {
@@ -360,8 +389,11 @@ impl Provider for KindCluster {
             return Ok(());
         }
         if self.local_image().await?.is_none() {
-            self.docker.pull_image(&self.node_image, ui).await.map_err(|e| {
-                let mut error = Error::prerequisite(format!(
+            self.docker
+                .pull_image(&pull_reference(&self.node_image), ui)
+                .await
+                .map_err(|e| {
+                    let mut error = Error::prerequisite(format!(
                     "the kind node image {} is not present locally and cannot be pulled",
                     self.node_image
                 ))
@@ -370,11 +402,11 @@ impl Provider for KindCluster {
                      here: `docker load -i kindest-node.tar` (or choose another local image with --node-image)",
                     image = self.node_image
                 ));
-                if let Some(cause) = e.source {
-                    error = error.source(cause);
-                }
-                error
-            })?;
+                    if let Some(cause) = e.source {
+                        error = error.source(cause);
+                    }
+                    error
+                })?;
         }
         self.pick_ports().map(|_| ())
     }
@@ -440,6 +472,28 @@ impl Provider for KindCluster {
 
 #[cfg(test)]
 mod golden;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_image_is_looked_up_three_ways_and_pulled_by_digest() {
+        let digest = "sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+        assert_eq!(
+            image_candidates(DEFAULT_NODE_IMAGE),
+            [
+                DEFAULT_NODE_IMAGE.to_string(),
+                format!("kindest/node@{digest}"),
+                "kindest/node:v1.36.1".to_string()
+            ]
+        );
+        assert_eq!(pull_reference(DEFAULT_NODE_IMAGE), format!("kindest/node@{digest}"));
+        assert_eq!(pull_reference("localhost:5000/node:v1"), "localhost:5000/node:v1");
+        assert_eq!(image_candidates("localhost:5000/node"), ["localhost:5000/node"]);
+        assert_eq!(strip_tag("localhost:5000/node:v1"), "localhost:5000/node");
+    }
+}
 
 #[cfg(test)]
 mod docker_tests;
