@@ -1,5 +1,6 @@
 //! One file per verb.
 
+mod doctor;
 mod render;
 
 use crate::cli::{Command, GlobalArgs};
@@ -23,6 +24,7 @@ impl Ctx {
 pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
     match command {
         Command::Render(args) => render::run(ctx, &args),
+        Command::Doctor(args) => doctor::run(ctx, &args).await,
         _ => Err(crate::error::Error::failed("not built yet")),
     }
 }
