@@ -60,7 +60,7 @@ async fn build_from_host(docker: &Docker, tag: &str, loop_name: &str, binaries: 
     files.dedup();
     for file in files {
         let (inside, host) = file.split_once('=').expect("pair");
-        context.add_host_file(inside, Path::new(host)).expect("add file");
+        context.add_host_file(inside, Path::new(host), None).expect("add file");
     }
     context
         .add("Dockerfile", 0o644, dockerfile.as_bytes())
