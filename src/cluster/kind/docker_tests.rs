@@ -35,33 +35,18 @@ fn ui() -> Ui {
     Ui::new(None, true)
 }
 
-/// An image of this machine's `binaries` (with the libraries `ldd` names) and nothing else.
+/// An image of this machine's `binaries` (at /bin, with the libraries they load) and nothing else.
 async fn build_from_host(docker: &Docker, tag: &str, loop_name: &str, binaries: &[&str], dockerfile: &str) {
-    let mut context = BuildContext::new();
-    let mut files: Vec<String> = Vec::new();
+    let mut rootfs = crate::images::Rootfs::default();
     for binary in binaries {
         let path = which::which(binary).unwrap_or_else(|e| panic!("{binary} is needed on this machine: {e}"));
-        files.push(format!("bin/{binary}={}", path.display()));
-        let ldd = std::process::Command::new("ldd").arg(&path).output().expect("ldd");
-        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-            let lib = line
-                .split("=>")
-                .last()
-                .unwrap_or("")
-                .split_whitespace()
-                .next()
-                .unwrap_or("");
-            if lib.starts_with('/') {
-                files.push(format!("{}={lib}", lib.trim_start_matches('/')));
-            }
-        }
+        let bytes = std::fs::read(&path).expect("read the binary");
+        rootfs
+            .add_executable(&path, &bytes, &format!("/bin/{binary}"))
+            .expect("add the binary");
     }
-    files.sort();
-    files.dedup();
-    for file in files {
-        let (inside, host) = file.split_once('=').expect("pair");
-        context.add_host_file(inside, Path::new(host), None).expect("add file");
-    }
+    let mut context = BuildContext::new();
+    rootfs.write_to(&mut context, "rootfs").expect("write the files");
     context
         .add("Dockerfile", 0o644, dockerfile.as_bytes())
         .expect("add Dockerfile");
@@ -123,7 +108,10 @@ async fn leftovers(docker: &Docker, cluster: &KindCluster) -> Vec<String> {
     left
 }
 
-const STAND_IN_DOCKERFILE: &str = "FROM scratch\nCOPY . /\n\
+/// A container that only sleeps: something to attach or exec into.
+const SLEEPER_DOCKERFILE: &str = "FROM scratch\nCOPY rootfs/ /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n";
+
+const STAND_IN_DOCKERFILE: &str = "FROM scratch\nCOPY rootfs/ /\n\
     ENTRYPOINT [\"/bin/sh\", \"-c\", \"echo '[  OK  ] Reached target multi-user.target - Multi-User System.'; exec sleep 300\"]\n";
 
 #[tokio::test]
@@ -167,14 +155,7 @@ async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
 
     // a container on it keeps it
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(
-        &docker,
-        &image,
-        &name,
-        &["sleep"],
-        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n",
-    )
-    .await;
+    build_from_host(&docker, &image, &name, &["sleep"], SLEEPER_DOCKERFILE).await;
     let mut spec = ContainerSpec::new(format!("{name}-user"), &image, labels::for_loop(&name));
     spec.network = Some(network.clone());
     docker.run_container(&spec).await.unwrap();
@@ -209,14 +190,7 @@ async fn the_streamed_export_reaches_stdin_byte_for_byte() {
     let docker = docker().await;
     let name = unique("stream");
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(
-        &docker,
-        &image,
-        &name,
-        &["sleep", "sha256sum"],
-        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n",
-    )
-    .await;
+    build_from_host(&docker, &image, &name, &["sleep", "sha256sum"], SLEEPER_DOCKERFILE).await;
     let spec = ContainerSpec::new(format!("{name}-hasher"), &image, labels::for_loop(&name));
     docker.run_container(&spec).await.unwrap();
 
@@ -406,14 +380,7 @@ async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
     let name = unique("foreign");
     let dir = tempfile::tempdir().unwrap();
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(
-        &docker,
-        &image,
-        &name,
-        &["sleep"],
-        "FROM scratch\nCOPY . /\nENTRYPOINT [\"/bin/sleep\", \"300\"]\n",
-    )
-    .await;
+    build_from_host(&docker, &image, &name, &["sleep"], SLEEPER_DOCKERFILE).await;
     let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
     let spec = ContainerSpec::new(cluster.node_name(), &image, BTreeMap::new());
     docker.run_container(&spec).await.unwrap();
