@@ -299,14 +299,19 @@ impl KindCluster {
                 error = error.detail(line);
             }
         }
-        if error.hint.is_none() {
-            error = error.hint("the node's log is above; `up --retain` keeps a failed node for `docker exec`");
-        }
         if self.retain {
+            if error.hint.is_none() {
+                error = error.hint(format!(
+                    "look inside with `docker exec -it {node} journalctl -xe`; `restate-dev down` removes it"
+                ));
+            }
             return error.detail(format!(
-                "kept node {node} and network {} for debugging (--retain); `restate-dev down` removes them",
+                "kept node {node} and network {} for debugging (--retain)",
                 self.network
             ));
+        }
+        if error.hint.is_none() {
+            error = error.hint("the node's log is above; `up --retain` keeps a failed node for `docker exec`");
         }
         let step = ui.step("roll back");
         let mut left = Vec::new();
