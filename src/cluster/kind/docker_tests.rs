@@ -274,6 +274,8 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
         .expect("kept");
     assert_eq!(node.labels[node::CLUSTER_LABEL], name);
     assert_eq!(node.labels[node::ROLE_LABEL], "control-plane");
+    let published: Vec<u16> = node.ports.iter().map(|(container, _)| *container).collect();
+    assert_eq!(published, [API_SERVER_PORT, ADMIN_NODE_PORT, INGRESS_NODE_PORT]);
     let volumes = docker.list_volumes(&labels::for_loop(&name)).await.unwrap();
     assert_eq!(volumes.len(), 1, "the /var volume carries our labels: {volumes:?}");
 
@@ -399,4 +401,22 @@ async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
         still_there,
         "delete never removes a container without the cluster label"
     );
+}
+
+#[tokio::test]
+async fn a_taken_host_port_is_refused_by_name_and_free_ones_are_distinct() {
+    let docker = docker().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = test_cluster(&docker, &unique("ports"), "unused", &dir.path().join("config"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    cluster.ingress_port = Some(port);
+    let error = cluster.pick_ports().expect_err("the port is taken");
+    assert_eq!(error.kind, Kind::Prerequisite);
+    assert!(error.message.contains(&port.to_string()), "{error}");
+    assert!(error.hint.unwrap_or_default().contains("--ingress-port"));
+
+    cluster.ingress_port = None;
+    let (api, ingress, admin) = cluster.pick_ports().unwrap();
+    assert!(api != ingress && api != admin && ingress != admin);
 }
