@@ -1,6 +1,8 @@
 //! Where Kubernetes comes from: a kind-compatible cluster made through the Docker API, a minikube profile, or an
 //! existing kube context. `up` and `down` talk to all three through [`Provider`].
 
+pub mod kind;
+
 use crate::error::Result;
 use crate::ui::Ui;
 

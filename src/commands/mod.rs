@@ -1,5 +1,6 @@
 //! One file per verb.
 
+mod doctor;
 mod down;
 mod render;
 mod serve_sample;
@@ -33,6 +34,6 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Down(args) => down::run(ctx, &args).await,
         Command::Status(args) => status::run(ctx, &args).await,
         Command::Smoke(args) => smoke::run(ctx, &args).await,
-        _ => Err(crate::error::Error::failed("not built yet")),
+        Command::Doctor(args) => doctor::run(ctx, &args).await,
     }
 }

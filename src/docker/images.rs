@@ -53,14 +53,32 @@ impl BuildContext {
             .map_err(|e| Error::failed(format!("cannot add {path} to a build context")).source(e))
     }
 
-    /// Adds the file at `host_path` as `path`, keeping its permission bits.
-    pub fn add_host_file(&mut self, path: &str, host_path: &std::path::Path) -> Result<()> {
+    /// Adds an empty directory with the given mode.
+    pub fn add_dir(&mut self, path: &str, mode: u32) -> Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Directory);
+        self.tar
+            .append_data(
+                &mut header,
+                format!("{}/", path.trim_end_matches('/')),
+                std::io::empty(),
+            )
+            .map_err(|e| Error::failed(format!("cannot add {path} to a build context")).source(e))
+    }
+
+    /// Adds the file at `host_path` (following symlinks) as `path`, with `mode` or else the host's permissions.
+    pub fn add_host_file(&mut self, path: &str, host_path: &std::path::Path, mode: Option<u32>) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let bytes = std::fs::read(host_path)
             .map_err(|e| Error::failed(format!("cannot read {}", host_path.display())).source(e))?;
-        let mode = std::fs::metadata(host_path)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o755);
+        let mode = mode.unwrap_or_else(|| {
+            std::fs::metadata(host_path)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o644)
+        });
         self.add(path, mode, &bytes)
     }
 

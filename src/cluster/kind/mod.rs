@@ -1,0 +1,504 @@
+//! A kind-compatible cluster, made through the Docker Engine API without the kind CLI: kind's node container,
+//! bootstrapped by exec, with kind's labels and a `kind-NAME` kube context, so the kind CLI can see and delete it.
+
+pub mod bootstrap;
+pub mod kubeadm;
+pub mod kubeconfig;
+pub mod load;
+pub mod network;
+pub mod node;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::CreateContainerOptions;
+
+use super::{Access, Provider, Reach, Removed};
+use crate::config::LoopSettings;
+use crate::docker::{ContainerInfo, Docker, ports};
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::ui::Ui;
+use bootstrap::Bootstrap;
+use kubeadm::API_SERVER_PORT;
+use kubeconfig::Entries;
+use node::{ADMIN_NODE_PORT, CLUSTER_LABEL, INGRESS_NODE_PORT, NodeSpec};
+
+/// kind v0.32's default node image, pinned by digest.
+pub const DEFAULT_NODE_IMAGE: &str =
+    "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+/// How long a reused cluster's API server gets to answer (after a restart it needs a while).
+const API_WAIT_AFTER_START: Duration = Duration::from_secs(90);
+
+/// One kind cluster, named after the loop.
+pub struct KindCluster {
+    docker: Docker,
+    pub name: String,
+    pub node_image: String,
+    /// Host ports on 127.0.0.1 for Restate's ingress and admin NodePorts; None picks free ones.
+    pub ingress_port: Option<u16>,
+    pub admin_port: Option<u16>,
+    /// The bound on each long wait.
+    pub timeout: Duration,
+    /// Keep what a failed bootstrap made, for debugging.
+    pub retain: bool,
+    /// The Docker network; kind's `kind` except in tests, which need their own.
+    pub network: String,
+    /// The kubeconfig file our context is merged into.
+    pub kubeconfig: PathBuf,
+    /// Always true for real nodes; see [`NodeSpec::privileged`].
+    pub privileged: bool,
+}
+
+impl KindCluster {
+    pub fn new(docker: Docker, name: &str, settings: &LoopSettings, retain: bool) -> Result<KindCluster> {
+        Ok(KindCluster {
+            docker,
+            name: name.to_string(),
+            node_image: settings
+                .node_image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NODE_IMAGE.to_string()),
+            ingress_port: settings.ingress_port,
+            admin_port: settings.admin_port,
+            timeout: settings.timeout,
+            retain,
+            network: network::KIND_NETWORK.to_string(),
+            kubeconfig: kubeconfig::default_path()?,
+            privileged: true,
+        })
+    }
+
+    pub fn node_name(&self) -> String {
+        node::node_name(&self.name)
+    }
+
+    pub fn context(&self) -> String {
+        kubeconfig::context_name(&self.name)
+    }
+
+    /// The reference to run, when the node image is present: as written, by digest alone (a pull by digest
+    /// leaves no tag), or by tag alone (a `docker load`ed image has no registry digest to match).
+    async fn local_image(&self) -> Result<Option<String>> {
+        for candidate in image_candidates(&self.node_image) {
+            if self.docker.image_exists(&candidate).await? {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Host ports for a new node: the ones asked for (which must be free), or free ones.
+    fn pick_ports(&self) -> Result<(u16, u16, u16)> {
+        let pick = |asked: Option<u16>, what: &str, flag: &str| match asked {
+            Some(port) => ports::ensure_free(port, what, flag).map(|()| port),
+            None => ports::free_port(),
+        };
+        let ingress = pick(self.ingress_port, "Restate ingress", "--ingress-port")?;
+        let admin = pick(self.admin_port, "the Restate admin API", "--admin-port")?;
+        let mut api = ports::free_port()?;
+        // free_port hands out what the kernel says is free now; three calls may repeat a number
+        while api == ingress || api == admin {
+            api = ports::free_port()?;
+        }
+        let admin = if admin == ingress { ports::free_port()? } else { admin };
+        Ok((api, ingress, admin))
+    }
+
+    async fn access(&self, info: &ContainerInfo, entries: &Entries, created: bool) -> Result<Access> {
+        let published = |port: u16| info.ports.iter().find(|(c, _)| *c == port).map(|(_, h)| *h);
+        let reach = match (published(INGRESS_NODE_PORT), published(ADMIN_NODE_PORT)) {
+            (Some(ingress), Some(admin)) => Reach::NodePorts { ingress, admin },
+            _ => Reach::PortForward,
+        };
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(entries.to_kubeconfig()?, &options)
+            .await
+            .map_err(|e| Error::failed(format!("cannot use the kubeconfig of kind cluster {}", self.name)).source(e))?;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| Error::failed(format!("cannot build a client for kind cluster {}", self.name)).source(e))?;
+        Ok(Access {
+            context: entries.name.clone(),
+            client,
+            reach,
+            created,
+        })
+    }
+
+    /// The node's admin.conf, renamed, merged into the kubeconfig file.
+    async fn write_kubeconfig(&self, admin_conf: &str, api_port: u16, ui: &Ui) -> Result<Entries> {
+        let entries = kubeconfig::from_admin_conf(admin_conf, &self.name, api_port)?;
+        let written = kubeconfig::merge(&self.kubeconfig, &entries)?;
+        if written == kubeconfig::Written::Reformatted && self.kubeconfig.exists() {
+            ui.info(format!(
+                "note: {} was rewritten in kubectl's layout (its layout was not one restate-dev edits in place)",
+                self.kubeconfig.display()
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// Waits until the API server answers through the published port.
+    async fn wait_for_api(&self, access: &Access, bound: Duration) -> Result<()> {
+        let deadline = Instant::now() + bound;
+        loop {
+            let attempt = tokio::time::timeout(Duration::from_secs(5), access.client.apiserver_version()).await;
+            match attempt {
+                Ok(Ok(_)) => return Ok(()),
+                _ if Instant::now() >= deadline => {
+                    let cause = match attempt {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "no answer within 5s".into(),
+                    };
+                    return Err(Error::timeout(format!(
+                        "the API server of kind cluster {} did not answer within {}: {cause}",
+                        self.name,
+                        crate::ui::format_duration(bound)
+                    ))
+                    .hint(format!(
+                        "`docker logs {}` shows the node; `restate-dev down` and `up` recreate the cluster",
+                        self.node_name()
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// Reuses the existing node: starts it if stopped, refreshes the kubeconfig entries, checks the API.
+    async fn reuse(&self, info: ContainerInfo, ui: &Ui) -> Result<Access> {
+        let node = self.node_name();
+        if info.labels.get(CLUSTER_LABEL) != Some(&self.name) {
+            return Err(Error::prerequisite(format!(
+                "container {node} exists but is not the node of kind cluster {}",
+                self.name
+            ))
+            .hint(format!("remove it (`docker rm -f {node}`) or choose another --name")));
+        }
+        let step = ui.step(format!("kind cluster {}", self.name));
+        let info = if info.running {
+            info
+        } else {
+            step.set_message("starting the stopped node");
+            self.docker.start_container(&node).await?;
+            self.docker
+                .inspect_container(&node)
+                .await?
+                .ok_or_else(|| Error::failed(format!("node {node} vanished while starting")))?
+        };
+        let api_port = info
+            .ports
+            .iter()
+            .find(|(c, _)| *c == API_SERVER_PORT)
+            .map(|(_, h)| *h)
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "node {node} does not publish the API server port {API_SERVER_PORT}"
+                ))
+                .hint("`restate-dev down` and `up` recreate the cluster")
+            })?;
+        for (asked, node_port, flag) in [
+            (self.ingress_port, INGRESS_NODE_PORT, "--ingress-port"),
+            (self.admin_port, ADMIN_NODE_PORT, "--admin-port"),
+        ] {
+            let published = info.ports.iter().find(|(c, _)| *c == node_port).map(|(_, h)| *h);
+            if let Some(asked) = asked.filter(|&a| Some(a) != published) {
+                ui.warn(format!(
+                    "{flag} {asked} is ignored: the existing node {node} publishes {}; \
+                     `restate-dev down` and `up` recreate it with the new port",
+                    published.map_or("no such port".to_string(), |p| format!("port {p}"))
+                ));
+            }
+        }
+        let admin_conf = self
+            .docker
+            .exec_ok(&node, &["cat", "/etc/kubernetes/admin.conf"])
+            .await?;
+        let entries = self.write_kubeconfig(&admin_conf, api_port, ui).await?;
+        let access = self.access(&info, &entries, false).await?;
+        let bound = if info.running {
+            Duration::from_secs(10)
+        } else {
+            API_WAIT_AFTER_START
+        };
+        self.wait_for_api(&access, bound).await?;
+        step.done(if info.running { "reused" } else { "restarted" });
+        Ok(access)
+    }
+
+    async fn create(&self, image: &str, ui: &Ui) -> Result<Access> {
+        let (api_port, ingress_port, admin_port) = self.pick_ports()?;
+        let spec = NodeSpec {
+            cluster: self.name.clone(),
+            image: image.to_string(),
+            network: self.network.clone(),
+            api_port,
+            ingress_port,
+            admin_port,
+            privileged: self.privileged,
+        };
+        let mut made = Made::default();
+        let result = self.create_steps(&spec, &mut made, ui).await;
+        match result {
+            Ok(access) => Ok(access),
+            Err(error) => Err(self.roll_back(error, &made, ui).await),
+        }
+    }
+
+    async fn create_steps(&self, spec: &NodeSpec, made: &mut Made, ui: &Ui) -> Result<Access> {
+        let node = spec.name();
+        let step = ui.step("network");
+        made.network = network::ensure(&self.docker, &self.network, &self.name).await?;
+        step.done(if made.network { "created" } else { "reused" });
+
+        let step = ui.step("node container");
+        let options = CreateContainerOptions {
+            name: Some(node.clone()),
+            ..Default::default()
+        };
+        self.docker
+            .client()
+            .create_container(Some(options), spec.container_body())
+            .await
+            .map_err(|e| self.docker.fail(e, "create container", &node))?;
+        made.container = true;
+        self.docker.start_container(&node).await?;
+        step.done(format!("{node}, API on 127.0.0.1:{}", spec.api_port));
+
+        let bootstrap = self.bootstrap(&node, ui);
+        let admin_conf = bootstrap.run().await?;
+        let entries = self.write_kubeconfig(&admin_conf, spec.api_port, ui).await?;
+        made.kubeconfig = true;
+        let info = self
+            .docker
+            .inspect_container(&node)
+            .await?
+            .ok_or_else(|| Error::failed(format!("node {node} vanished after bootstrap")))?;
+        let access = self.access(&info, &entries, true).await?;
+        self.wait_for_api(&access, Duration::from_secs(30)).await?;
+        Ok(access)
+    }
+
+    fn bootstrap<'a>(&'a self, node: &'a str, ui: &'a Ui) -> Bootstrap<'a> {
+        Bootstrap {
+            docker: &self.docker,
+            ui,
+            cluster: &self.name,
+            node,
+            network: &self.network,
+            timeout: self.timeout,
+        }
+    }
+
+    /// Adds the node's logs to the error, then removes what this attempt made, unless `retain`.
+    async fn roll_back(&self, mut error: Error, made: &Made, ui: &Ui) -> Error {
+        let node = self.node_name();
+        if made.container {
+            for line in self.bootstrap(&node, ui).node_logs().await {
+                error = error.detail(line);
+            }
+        }
+        if self.retain {
+            if error.hint.is_none() {
+                error = error.hint(format!(
+                    "look inside with `docker exec -it {node} journalctl -xe`; `restate-dev down` removes it"
+                ));
+            }
+            return error.detail(format!(
+                "kept node {node} and network {} for debugging (--retain)",
+                self.network
+            ));
+        }
+        if error.hint.is_none() {
+            error = error.hint("the node's log is above; `up --retain` keeps a failed node for `docker exec`");
+        }
+        let step = ui.step("roll back");
+        let mut left = Vec::new();
+        if made.container
+            && let Err(e) = self.docker.remove_container(&node).await
+        {
+            left.push(format!("container {node}: {e}"));
+        }
+        if made.network
+            && let Err(e) = network::remove_if_unused(&self.docker, &self.network).await
+        {
+            left.push(format!("network {}: {e}", self.network));
+        }
+        if made.kubeconfig
+            && let Err(e) = kubeconfig::remove(&self.kubeconfig, &self.context())
+        {
+            left.push(format!("kubeconfig entries {}: {e}", self.context()));
+        }
+        if left.is_empty() {
+            step.done("removed what this attempt made");
+        } else {
+            drop(step);
+            for thing in left {
+                error = error.detail(format!("could not remove {thing}"));
+            }
+        }
+        error
+    }
+
+    fn cluster_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(CLUSTER_LABEL.to_string(), self.name.clone())])
+    }
+}
+
+/// `repo:tag@digest`, `repo@digest`, `repo:tag`: the ways a pinned image may be known locally.
+fn image_candidates(image: &str) -> Vec<String> {
+    let mut candidates = vec![image.to_string()];
+    if let Some((tagged, digest)) = image.split_once('@') {
+        let repo = strip_tag(tagged);
+        if repo != tagged {
+            candidates.push(format!("{repo}@{digest}"));
+            candidates.push(tagged.to_string());
+        }
+    }
+    candidates
+}
+
+/// A pinned reference as a pull wants it: by digest only, since the tag adds nothing but ambiguity.
+fn pull_reference(image: &str) -> String {
+    match image.split_once('@') {
+        Some((tagged, digest)) => format!("{}@{digest}", strip_tag(tagged)),
+        None => image.to_string(),
+    }
+}
+
+/// `host:port/repo:tag` without `:tag` (a colon before the last slash is a registry port).
+fn strip_tag(reference: &str) -> &str {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => &reference[..name_start + i],
+        None => reference,
+    }
+}
+
+/// What one creation attempt made, so a failure removes exactly that.
+#[derive(Debug, Default)]
+struct Made {
+    network: bool,
+    container: bool,
+    kubeconfig: bool,
+}
+
+impl Provider for KindCluster {
+    fn describe(&self) -> String {
+        format!("kind cluster {}", self.name)
+    }
+
+    async fn preflight(&self, ui: &Ui) -> Result<()> {
+        if self.docker.inspect_container(&self.node_name()).await?.is_some() {
+            return Ok(());
+        }
+        if self.local_image().await?.is_none() {
+            self.docker
+                .pull_image(&pull_reference(&self.node_image), ui)
+                .await
+                .map_err(|e| {
+                    let mut error = Error::prerequisite(format!(
+                    "the kind node image {} is not present locally and cannot be pulled",
+                    self.node_image
+                ))
+                .hint(format!(
+                    "where a registry is reachable: `docker pull {image} && docker save {image} -o kindest-node.tar`; \
+                     here: `docker load -i kindest-node.tar` (or choose another local image with --node-image)",
+                    image = self.node_image
+                ));
+                    if let Some(cause) = e.source {
+                        error = error.source(cause);
+                    }
+                    error
+                })?;
+        }
+        self.pick_ports().map(|_| ())
+    }
+
+    async fn ensure(&self, ui: &Ui) -> Result<Access> {
+        if let Some(info) = self.docker.inspect_container(&self.node_name()).await? {
+            return self.reuse(info, ui).await;
+        }
+        let image = self.local_image().await?.ok_or_else(|| {
+            Error::prerequisite(format!(
+                "the kind node image {} is not present locally",
+                self.node_image
+            ))
+            .hint("run `restate-dev up`, which pulls it, or `docker load` it")
+        })?;
+        self.create(&image, ui).await
+    }
+
+    async fn load_image(&self, _access: &Access, image: &str, ui: &Ui) -> Result<bool> {
+        load::load(&self.docker, &self.node_name(), image, ui).await
+    }
+
+    async fn delete(&self, ui: &Ui) -> Result<Removed> {
+        let mut removed = Removed::new();
+        let nodes = self.docker.list_containers(&self.cluster_labels()).await?;
+        let mut ours = false;
+        for name in &nodes {
+            let info = self.docker.inspect_container(name).await?;
+            ours |= info
+                .is_some_and(|i| i.labels.get(labels::MANAGED_BY_KEY).map(String::as_str) == Some(labels::MANAGED_BY));
+        }
+        if !nodes.is_empty() && !ours {
+            ui.warn(format!(
+                "kind cluster {} was not made by restate-dev; left alone (`kind delete cluster --name {}` removes it)",
+                self.name, self.name
+            ));
+            return Ok(removed);
+        }
+        for name in &nodes {
+            if self.docker.remove_container(name).await? {
+                removed.push(format!("container {name} and its volumes"));
+            }
+        }
+        match network::remove_if_unused(&self.docker, &self.network).await? {
+            network::Outcome::Removed => removed.push(format!("network {}", self.network)),
+            network::Outcome::InUse(users) => ui.info(format!(
+                "kept network {}: still used by {}",
+                self.network,
+                users.join(", ")
+            )),
+            network::Outcome::NotOurs | network::Outcome::Missing => {}
+        }
+        if kubeconfig::remove(&self.kubeconfig, &self.context())? != kubeconfig::Written::Unchanged {
+            removed.push(format!(
+                "kube context {} from {}",
+                self.context(),
+                self.kubeconfig.display()
+            ));
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod golden;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_image_is_looked_up_three_ways_and_pulled_by_digest() {
+        let digest = "sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+        assert_eq!(
+            image_candidates(DEFAULT_NODE_IMAGE),
+            [
+                DEFAULT_NODE_IMAGE.to_string(),
+                format!("kindest/node@{digest}"),
+                "kindest/node:v1.36.1".to_string()
+            ]
+        );
+        assert_eq!(pull_reference(DEFAULT_NODE_IMAGE), format!("kindest/node@{digest}"));
+        assert_eq!(pull_reference("localhost:5000/node:v1"), "localhost:5000/node:v1");
+        assert_eq!(image_candidates("localhost:5000/node"), ["localhost:5000/node"]);
+        assert_eq!(strip_tag("localhost:5000/node:v1"), "localhost:5000/node");
+    }
+}
+
+#[cfg(test)]
+mod docker_tests;
