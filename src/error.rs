@@ -54,6 +54,7 @@ impl Error {
             hint: None,
             details: Vec::new(),
             source: None,
+            in_report: false,
         }
     }
     pub fn failed(message: impl Into<String>) -> Self {

@@ -151,6 +151,8 @@ fn restate_spec(plan: &Plan, names: &Names, image: &str, host_ports: HostPorts) 
         PortPublish::loopback(host_ports.admin, ADMIN_PORT),
     ];
     spec.mounts = vec![Mount::Volume { name: Some(names.volume.clone()), target: DATA_DIR.into() }];
+    // Docker creates named volumes owned by root; Kubernetes solves this with fsGroup, Docker has no equivalent.
+    spec.user = Some("0:0".into());
     spec.env = vec![
         format!("RESTATE_BASE_DIR={DATA_DIR}"),
         format!("RESTATE_CLUSTER_NAME={}", plan.name),
