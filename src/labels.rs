@@ -8,6 +8,11 @@ pub const MANAGED_BY: &str = "restate-dev";
 /// The loop's name (`--name`), so that two loops never touch each other's things.
 pub const LOOP_KEY: &str = "dev.restate.loop";
 
+/// For things several loops share (the `kind` network, our images): ours, but no one loop's.
+pub fn shared() -> BTreeMap<String, String> {
+    BTreeMap::from([(MANAGED_BY_KEY.to_string(), MANAGED_BY.to_string())])
+}
+
 pub fn for_loop(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (MANAGED_BY_KEY.to_string(), MANAGED_BY.to_string()),

@@ -36,10 +36,7 @@ pub fn content_tag(bytes: &[u8]) -> String {
 /// Labels of the images we build: managed-by only, without the loop's name. An image is tagged by content, so
 /// two loops share it; `down --images` removes the managed images that no container uses any more.
 pub fn image_labels() -> BTreeMap<String, String> {
-    BTreeMap::from([(
-        crate::labels::MANAGED_BY_KEY.to_string(),
-        crate::labels::MANAGED_BY.to_string(),
-    )])
+    crate::labels::shared()
 }
 
 /// Builds `reference` from `rootfs` (copied to `/`) and the rest of a Dockerfile, under a progress step.

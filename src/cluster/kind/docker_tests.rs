@@ -139,8 +139,8 @@ async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
     let docker = docker().await;
     let name = unique("network");
     let network = format!("{name}-net");
-    assert!(network::ensure(&docker, &network, &name).await.unwrap(), "created");
-    assert!(!network::ensure(&docker, &network, &name).await.unwrap(), "reused");
+    assert!(network::ensure(&docker, &network).await.unwrap(), "created");
+    assert!(!network::ensure(&docker, &network).await.unwrap(), "reused");
     let info = docker.inspect_network(&network).await.unwrap().expect("exists");
     assert_eq!(info.options["com.docker.network.bridge.enable_ip_masquerade"], "true");
     let bridge = docker.inspect_network("bridge").await.unwrap().expect("default bridge");

@@ -249,7 +249,7 @@ impl KindCluster {
     async fn create_steps(&self, spec: &NodeSpec, made: &mut Made, ui: &Ui) -> Result<Access> {
         let node = spec.name();
         let step = ui.step("network");
-        made.network = network::ensure(&self.docker, &self.network, &self.name).await?;
+        made.network = network::ensure(&self.docker, &self.network).await?;
         step.done(if made.network { "created" } else { "reused" });
 
         let step = ui.step("node container");

@@ -10,14 +10,15 @@ use crate::labels;
 pub const KIND_NETWORK: &str = "kind";
 const MTU_OPTION: &str = "com.docker.network.driver.mtu";
 
-/// Creates the network when missing; true when this call created it.
-pub async fn ensure(docker: &Docker, network: &str, loop_name: &str) -> Result<bool> {
+/// Creates the network when missing; true when this call created it. It is shared by every kind cluster, so it
+/// carries our label but no loop's: `down` of one loop must not take it from another.
+pub async fn ensure(docker: &Docker, network: &str) -> Result<bool> {
     if docker.inspect_network(network).await?.is_some() {
         return Ok(false);
     }
     let spec = NetworkSpec {
         name: network.to_string(),
-        labels: labels::for_loop(loop_name),
+        labels: labels::shared(),
         mtu: default_bridge_mtu(docker).await?,
         masquerade: true,
     };
