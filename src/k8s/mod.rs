@@ -1,6 +1,13 @@
 //! Kubernetes: the objects `up` installs, and the client layer that applies, waits and diagnoses.
 
+pub mod apply;
+pub mod delete;
+pub mod diagnose;
 pub mod objects;
+pub mod portforward;
+pub mod wait;
+#[cfg(test)]
+mod mock;
 
 use kube::core::{ApiResource, DynamicObject};
 
