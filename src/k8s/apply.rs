@@ -16,12 +16,10 @@ pub async fn apply_all(client: &kube::Client, manifests: &[Manifest], ui: &Ui) -
     for (done, manifest) in manifests.iter().enumerate() {
         let id = describe(manifest);
         step.set_message(format!("{id} ({}/{})", done + 1, manifests.len()));
-        let name = manifest
-            .object
-            .metadata
-            .name
-            .as_deref()
-            .ok_or_else(|| Error::failed(format!("{id} has no name")).hint("this is a bug in restate-dev's objects"))?;
+        let name =
+            manifest.object.metadata.name.as_deref().ok_or_else(|| {
+                Error::failed(format!("{id} has no name")).hint("this is a bug in restate-dev's objects")
+            })?;
         let object = with_types(manifest);
         api_for(client, manifest)
             .patch(name, &params, &Patch::Apply(&object))
@@ -132,8 +130,16 @@ mod tests {
         let applying = tokio::spawn(async move { apply_all(&client, &objects(), &quiet()).await });
         let expected = [
             ("/api/v1/namespaces/restate", "v1", "Namespace"),
-            ("/api/v1/namespaces/restate/serviceaccounts/restate", "v1", "ServiceAccount"),
-            ("/apis/apps/v1/namespaces/restate/statefulsets/restate", "apps/v1", "StatefulSet"),
+            (
+                "/api/v1/namespaces/restate/serviceaccounts/restate",
+                "v1",
+                "ServiceAccount",
+            ),
+            (
+                "/apis/apps/v1/namespaces/restate/statefulsets/restate",
+                "apps/v1",
+                "StatefulSet",
+            ),
         ];
         for (path, api_version, kind) in expected {
             let (seen, reply) = server.expect("PATCH", path).await;
@@ -141,7 +147,10 @@ mod tests {
             assert_eq!(seen.query.get("force").map(String::as_str), Some("true"));
             assert_eq!(seen.content_type.as_deref(), Some("application/apply-patch+yaml"));
             let body = seen.body.expect("an applied object");
-            assert_eq!((body["apiVersion"].as_str(), body["kind"].as_str()), (Some(api_version), Some(kind)));
+            assert_eq!(
+                (body["apiVersion"].as_str(), body["kind"].as_str()),
+                (Some(api_version), Some(kind))
+            );
             assert_eq!(body["metadata"]["name"], "restate");
             reply.json(200, body);
         }
@@ -154,10 +163,16 @@ mod tests {
         let applying = tokio::spawn(async move { apply_all(&client, &objects(), &quiet()).await });
         let (seen, reply) = server.expect("PATCH", "/api/v1/namespaces/restate").await;
         reply.json(200, seen.body.expect("body"));
-        let (_, reply) = server.expect("PATCH", "/api/v1/namespaces/restate/serviceaccounts/restate").await;
+        let (_, reply) = server
+            .expect("PATCH", "/api/v1/namespaces/restate/serviceaccounts/restate")
+            .await;
         reply.json(
             403,
-            mock::status(403, "Forbidden", "serviceaccounts is forbidden: User \"dev\" cannot patch"),
+            mock::status(
+                403,
+                "Forbidden",
+                "serviceaccounts is forbidden: User \"dev\" cannot patch",
+            ),
         );
         let error = applying.await.expect("apply task").expect_err("apply fails");
         assert_eq!(error.kind, crate::error::Kind::Failed);

@@ -68,7 +68,11 @@ pub fn pod_status(pod: &Pod) -> Vec<String> {
         lines.push(format!("  not scheduled: {why}"));
     }
     for container in container_statuses(pod) {
-        lines.push(format!("  container {}: {}", container.name, container_state(container)));
+        lines.push(format!(
+            "  container {}: {}",
+            container.name,
+            container_state(container)
+        ));
     }
     lines
 }
@@ -81,7 +85,12 @@ fn container_state(status: &ContainerStatus) -> String {
         let head = format!("terminated with exit code {}", t.exit_code);
         with_message(&head, t.reason.as_deref(), t.message.as_deref())
     } else if state.is_some_and(|s| s.running.is_some()) {
-        if status.ready { "running, ready" } else { "running, not ready" }.to_string()
+        if status.ready {
+            "running, ready"
+        } else {
+            "running, not ready"
+        }
+        .to_string()
     } else {
         "no state yet".to_string()
     };
@@ -108,13 +117,9 @@ fn unschedulable(pod: &Pod) -> Option<String> {
     let conditions = pod.status.as_ref()?.conditions.as_ref()?;
     let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled")?;
     (scheduled.status == "False").then(|| {
-        with_message(
-            "",
-            scheduled.reason.as_deref(),
-            scheduled.message.as_deref(),
-        )
-        .trim_start()
-        .to_string()
+        with_message("", scheduled.reason.as_deref(), scheduled.message.as_deref())
+            .trim_start()
+            .to_string()
     })
 }
 
@@ -150,7 +155,11 @@ fn event_time(event: &Event) -> String {
 }
 
 fn event_line(event: &Event) -> String {
-    let count = event.count.filter(|c| *c > 1).map(|c| format!(" (x{c})")).unwrap_or_default();
+    let count = event
+        .count
+        .filter(|c| *c > 1)
+        .map(|c| format!(" (x{c})"))
+        .unwrap_or_default();
     format!(
         "event {} {} {}/{}: {} {}{count}",
         event_time(event),
@@ -170,7 +179,10 @@ async fn pod_logs(client: &kube::Client, namespace: &str, pod: &Pod) -> Vec<Stri
     let mut lines = Vec::new();
     for status in container_statuses(pod) {
         let previous = status.restart_count > 0;
-        let started = status.state.as_ref().is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+        let started = status
+            .state
+            .as_ref()
+            .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
         if !previous && !started {
             continue;
         }
@@ -194,7 +206,9 @@ async fn pod_logs(client: &kube::Client, namespace: &str, pod: &Pod) -> Vec<Stri
 
 fn container_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
     let status = pod.status.as_ref();
-    let init = status.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default();
+    let init = status
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
     let main = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
     init.iter().chain(main)
 }
@@ -212,5 +226,169 @@ pub fn api_message(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::k8s::mock::{self, Seen};
+
+    pub fn image_pull_pod() -> Value {
+        json!({"metadata": {"name": "greeter-7d9f"}, "status": {"phase": "Pending", "containerStatuses": [
+            {"name": "greeter", "image": "restate-dev.local/greeter:abc", "imageID": "", "ready": false,
+             "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull",
+             "message": "failed to pull image \"restate-dev.local/greeter:abc\":\n not found"}}}]}})
+    }
+
+    fn crash_loop_pod() -> Value {
+        json!({"metadata": {"name": "restate-0"}, "status": {"phase": "Running", "containerStatuses": [
+            {"name": "restate", "image": "restate:1.7.12", "imageID": "", "ready": false, "restartCount": 3,
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting"}},
+             "lastState": {"terminated": {"exitCode": 101, "reason": "Error"}}}]}})
+    }
+
+    fn unschedulable_pod() -> Value {
+        json!({"metadata": {"name": "restate-1"}, "status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/1 nodes are available: 1 Insufficient cpu."}]}})
+    }
+
+    fn event(object: &str, at: &str, kind: &str, reason: &str, message: &str) -> Value {
+        json!({"metadata": {"name": format!("{object}.{at}")}, "involvedObject": {"kind": kind, "name": object},
+               "lastTimestamp": at, "type": "Warning", "reason": reason, "message": message, "count": 2})
+    }
+
+    #[tokio::test]
+    async fn names_the_cause_of_each_failing_pod() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+            "/api/v1/namespaces/restate/pods" => (
+                200,
+                mock::list(
+                    "v1",
+                    "PodList",
+                    vec![image_pull_pod(), crash_loop_pod(), unschedulable_pod()],
+                ),
+            ),
+            "/api/v1/namespaces/restate/events" => (
+                200,
+                mock::list(
+                    "v1",
+                    "EventList",
+                    vec![
+                        event(
+                            "restate-1",
+                            "2026-01-01T00:00:05Z",
+                            "Pod",
+                            "FailedScheduling",
+                            "Insufficient cpu",
+                        ),
+                        event(
+                            "restate-0",
+                            "2026-01-01T00:00:01Z",
+                            "Pod",
+                            "BackOff",
+                            "Back-off restarting",
+                        ),
+                        event("other-pod", "2026-01-01T00:00:02Z", "Pod", "Killing", "not ours"),
+                    ],
+                ),
+            ),
+            "/api/v1/namespaces/restate/pods/restate-0/log" => (200, json!("line 1\npanicked at config\n")),
+            other => panic!("unexpected request {other}"),
+        }));
+        let lines = diagnose(&client, "restate", "app=restate").await;
+        drop(client);
+        let seen = serving.await.expect("server");
+        let text = lines.join("\n");
+
+        assert_eq!(
+            seen[0].query.get("labelSelector").map(String::as_str),
+            Some("app=restate")
+        );
+        assert!(text.contains("pod greeter-7d9f: Pending"), "{text}");
+        assert!(
+            text.contains("container greeter: waiting ErrImagePull: failed to pull image"),
+            "{text}"
+        );
+        assert!(text.contains("CrashLoopBackOff: back-off 40s restarting; restarted 3 times, last exit code 101"));
+        assert!(text.contains("pod restate-1: Pending\n  not scheduled: Unschedulable: 0/1 nodes are available"));
+        // Events of our pods only, oldest first.
+        let events: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("event "))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(events.len(), 2, "{text}");
+        assert!(events[0].contains("Pod/restate-0: BackOff"), "{text}");
+        assert!(
+            events[1].contains("Pod/restate-1: FailedScheduling Insufficient cpu (x2)"),
+            "{text}"
+        );
+        // Logs of the crashed run only: the others never started.
+        let logs: Vec<&Seen> = seen.iter().filter(|s| s.path.ends_with("/log")).collect();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].query.get("previous").map(String::as_str), Some("true"));
+        assert_eq!(logs[0].query.get("tailLines").map(String::as_str), Some("20"));
+        assert_eq!(logs[0].query.get("container").map(String::as_str), Some("restate"));
+        assert!(text.contains("last log lines of restate-0/restate (previous run):\n  | line 1\n  | panicked"));
+    }
+
+    #[tokio::test]
+    async fn without_pods_the_namespace_warnings_explain() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+            "/api/v1/namespaces/restate/pods" => (200, mock::list("v1", "PodList", vec![])),
+            "/api/v1/namespaces/restate/events" => (
+                200,
+                mock::list(
+                    "v1",
+                    "EventList",
+                    vec![event(
+                        "restate",
+                        "2026-01-01T00:00:01Z",
+                        "StatefulSet",
+                        "FailedCreate",
+                        "exceeded quota",
+                    )],
+                ),
+            ),
+            other => panic!("unexpected request {other}"),
+        }));
+        let lines = diagnose(&client, "restate", "app=restate").await;
+        drop(client);
+        serving.await.expect("server");
+        assert_eq!(lines[0], "no pods match app=restate in namespace restate");
+        assert!(
+            lines[1].contains("StatefulSet/restate: FailedCreate exceeded quota"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn stuck_causes_are_image_pulls_crash_loops_and_unschedulable_pods() {
+        let pod = |v: Value| serde_json::from_value::<Pod>(v).expect("a pod");
+        assert!(
+            stuck_cause(&pod(image_pull_pod()))
+                .expect("stuck")
+                .contains("ErrImagePull")
+        );
+        assert!(
+            stuck_cause(&pod(crash_loop_pod()))
+                .expect("stuck")
+                .contains("CrashLoopBackOff")
+        );
+        assert!(
+            stuck_cause(&pod(unschedulable_pod()))
+                .expect("stuck")
+                .contains("Insufficient cpu")
+        );
+        let creating = json!({"metadata": {"name": "p"}, "status": {"phase": "Pending", "containerStatuses": [
+            {"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
+        assert_eq!(stuck_cause(&pod(creating)), None);
     }
 }

@@ -9,11 +9,16 @@ use tower_test::mock::{self, Handle, SendResponse};
 
 pub struct ApiServer {
     handle: Handle<Request<Body>, Response<Body>>,
+    /// A request taken by `serve` to see whether the client is still there.
+    pending: Option<(Request<Body>, SendResponse<Response<Body>>)>,
 }
 
 pub fn client() -> (kube::Client, ApiServer) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "default"), ApiServer { handle })
+    (
+        kube::Client::new(service, "default"),
+        ApiServer { handle, pending: None },
+    )
 }
 
 /// One request, decoded.
@@ -30,7 +35,10 @@ pub struct Reply(SendResponse<Response<Body>>);
 
 impl ApiServer {
     pub async fn next(&mut self) -> (Seen, Reply) {
-        let (request, send) = self.handle.next_request().await.expect("the client sent no request");
+        let (request, send) = match self.pending.take() {
+            Some(pending) => pending,
+            None => self.handle.next_request().await.expect("the client sent no request"),
+        };
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.expect("request body");
         let query = parts
@@ -72,6 +80,33 @@ impl ApiServer {
     }
 }
 
+impl ApiServer {
+    /// Answers every request with `route` until the client is dropped; a JSON string is sent as plain text
+    /// (pod logs). Returns what was seen, in order.
+    pub async fn serve(mut self, mut route: impl FnMut(&Seen) -> (u16, serde_json::Value)) -> Vec<Seen> {
+        let mut seen_all = Vec::new();
+        while self.handle_has_next().await {
+            let (seen, reply) = self.next().await;
+            match route(&seen) {
+                (200, serde_json::Value::String(text)) => reply.text(&text),
+                (status, body) => reply.json(status, body),
+            }
+            seen_all.push(seen);
+        }
+        seen_all
+    }
+
+    async fn handle_has_next(&mut self) -> bool {
+        match self.handle.next_request().await {
+            Some(request) => {
+                self.pending = Some(request);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl Reply {
     pub fn json(self, status: u16, body: serde_json::Value) {
         self.bytes(status, serde_json::to_vec(&body).expect("JSON"));
@@ -82,7 +117,10 @@ impl Reply {
     }
 
     fn bytes(self, status: u16, body: Vec<u8>) {
-        let response = Response::builder().status(status).body(Body::from(body)).expect("a response");
+        let response = Response::builder()
+            .status(status)
+            .body(Body::from(body))
+            .expect("a response");
         self.0.send_response(response);
     }
 }

@@ -3,11 +3,11 @@
 pub mod apply;
 pub mod delete;
 pub mod diagnose;
+#[cfg(test)]
+mod mock;
 pub mod objects;
 pub mod portforward;
 pub mod wait;
-#[cfg(test)]
-mod mock;
 
 use kube::core::{ApiResource, DynamicObject};
 

@@ -223,5 +223,154 @@ fn deployment_progress(deploy: &Deployment) -> Progress {
 /// `matchLabels` as a selector string; our workloads use no `matchExpressions`.
 fn label_selector(selector: &LabelSelector) -> Option<String> {
     let labels: &BTreeMap<String, String> = selector.match_labels.as_ref()?;
-    (!labels.is_empty()).then(|| labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+    (!labels.is_empty()).then(|| {
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::error::Kind;
+    use crate::k8s::diagnose::tests::image_pull_pod;
+    use crate::k8s::mock;
+
+    const STS: &str = "/apis/apps/v1/namespaces/restate/statefulsets/restate";
+    const PODS: &str = "/api/v1/namespaces/restate/pods";
+    const EVENTS: &str = "/api/v1/namespaces/restate/events";
+
+    fn statefulset(ready: i32) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+               "metadata": {"name": "restate", "namespace": "restate", "generation": 1},
+               "spec": {"replicas": 1, "serviceName": "restate-cluster",
+                        "selector": {"matchLabels": {"app": "restate"}}, "template": {}},
+               "status": {"replicas": 1, "observedGeneration": 1, "readyReplicas": ready, "updatedReplicas": 1}})
+    }
+
+    fn creating_pod() -> Value {
+        json!({"metadata": {"name": "restate-0"}, "status": {"phase": "Pending", "containerStatuses": [
+            {"name": "restate", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ContainerCreating"}}}]}})
+    }
+
+    fn quiet() -> Ui {
+        Ui::new(None, true)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_through_not_ready_until_ready() {
+        let (client, server) = mock::client();
+        let reads = AtomicU32::new(0);
+        let serving = tokio::spawn(server.serve(move |seen| match seen.path.as_str() {
+            STS => {
+                let n = reads.fetch_add(1, Ordering::SeqCst);
+                (200, statefulset(if n < 2 { 0 } else { 1 }))
+            }
+            PODS => (200, mock::list("v1", "PodList", vec![creating_pod()])),
+            other => panic!("unexpected request {other}"),
+        }));
+        wait_statefulset_ready(&client, "restate", "restate", Duration::from_secs(60), &quiet())
+            .await
+            .expect("ready");
+        drop(client);
+        let seen = serving.await.expect("server");
+        let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, [STS, PODS, STS, PODS, STS]);
+        assert_eq!(
+            seen[1].query.get("labelSelector").map(String::as_str),
+            Some("app=restate")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_carries_the_diagnosis() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+            STS => (200, statefulset(0)),
+            PODS => (200, mock::list("v1", "PodList", vec![creating_pod()])),
+            EVENTS => (200, mock::list("v1", "EventList", vec![])),
+            other => panic!("unexpected request {other}"),
+        }));
+        let started = Instant::now();
+        let error = wait_statefulset_ready(&client, "restate", "restate", Duration::from_secs(20), &quiet())
+            .await
+            .expect_err("times out");
+        assert!(started.elapsed() >= Duration::from_secs(20));
+        drop(client);
+        serving.await.expect("server");
+        assert_eq!(error.kind, Kind::Timeout);
+        assert_eq!(
+            error.message,
+            "StatefulSet restate/restate was not ready within 20.0s (0/1 ready)"
+        );
+        assert!(error.details.iter().any(|l| l == "pod restate-0: Pending"), "{error}");
+        assert!(
+            error.details.iter().any(|l| l.contains("waiting ContainerCreating")),
+            "{error}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_pod_fails_early_after_the_grace_period() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+            "/apis/apps/v1/namespaces/restate/deployments/greeter" => (
+                200,
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": "greeter", "namespace": "restate", "generation": 1},
+                       "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "greeter"}}, "template": {}},
+                       "status": {"replicas": 1, "observedGeneration": 1, "updatedReplicas": 1}}),
+            ),
+            PODS => (200, mock::list("v1", "PodList", vec![image_pull_pod()])),
+            EVENTS => (200, mock::list("v1", "EventList", vec![])),
+            other => panic!("unexpected request {other}"),
+        }));
+        let started = Instant::now();
+        let error = wait_deployment_ready(&client, "restate", "greeter", Duration::from_secs(300), &quiet())
+            .await
+            .expect_err("fails early");
+        let waited = started.elapsed();
+        assert!(
+            waited >= STUCK_GRACE && waited < STUCK_GRACE + Duration::from_secs(5),
+            "{waited:?}"
+        );
+        drop(client);
+        serving.await.expect("server");
+        assert_eq!(error.kind, Kind::Failed);
+        assert!(
+            error
+                .message
+                .contains("Deployment restate/greeter will not become ready"),
+            "{error}"
+        );
+        assert!(
+            error.message.contains("container greeter is in ErrImagePull"),
+            "{error}"
+        );
+        assert!(
+            error.details.iter().any(|l| l.contains("failed to pull image")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_deployment_with_old_pods_is_not_ready() {
+        let deploy: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "g", "generation": 2},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "g"}}, "template": {}},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1}}))
+        .expect("a deployment");
+        let progress = deployment_progress(&deploy);
+        assert!(!progress.ready);
+        assert_eq!(progress.text, "1/1 available, 1 old pods terminating");
+        assert_eq!(progress.selector.as_deref(), Some("app=g"));
+    }
 }
