@@ -1,1 +1,385 @@
+//! A port-forward from 127.0.0.1 to a pod picked by label, for clusters whose ports the host cannot reach
+//! directly (minikube, an existing context). Unlike `kubectl port-forward`, which dies with its pod, each new
+//! connection goes to a ready pod: the last one used while it answers, else a fresh pick, so the forward
+//! survives a Restate restart without being started again. A connection open across the restart breaks, as
+//! any TCP connection to a restarted server does.
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::error::{Context, Error, Result};
+use crate::k8s::diagnose::api_message;
+
+/// What `status` shows about a forward.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ForwardStatus {
+    /// `127.0.0.1:PORT`.
+    pub local: String,
+    /// `NAMESPACE/SELECTOR:PORT`.
+    pub target: String,
+    /// The pod the last connection went to.
+    pub pod: Option<String>,
+    pub connections: u64,
+    pub last_error: Option<String>,
+}
+
+/// A byte stream to a pod's port.
+pub trait Upstream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Upstream for T {}
+
+/// Opens a stream to a port of a named pod. The kube API in production; a plain socket in tests.
+pub trait Dial: Send + Sync + 'static {
+    fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Box<dyn Upstream>, String>>;
+}
+
+/// Dials through the API server's `pods/portforward` subresource (a WebSocket per connection).
+struct KubeDial {
+    pods: Api<Pod>,
+}
+
+impl Dial for KubeDial {
+    fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Box<dyn Upstream>, String>> {
+        let pods = self.pods.clone();
+        let pod = pod.to_string();
+        Box::pin(async move {
+            let mut forwarder = pods.portforward(&pod, &[port]).await.map_err(|e| api_message(&e))?;
+            let stream = forwarder
+                .take_stream(port)
+                .ok_or_else(|| format!("the API server opened no stream for port {port}"))?;
+            Ok(Box::new(stream) as Box<dyn Upstream>)
+        })
+    }
+}
+
+pub struct PortForward {
+    local: SocketAddr,
+    status: Arc<Mutex<ForwardStatus>>,
+    task: JoinHandle<()>,
+}
+
+impl PortForward {
+    /// Listens on 127.0.0.1:`local_port` (0 for any free port) and forwards to `remote_port` of a ready pod
+    /// matching `selector` in `namespace`.
+    pub async fn start(
+        client: kube::Client,
+        namespace: &str,
+        selector: &str,
+        remote_port: u16,
+        local_port: u16,
+    ) -> Result<Self> {
+        let pods: Api<Pod> = Api::namespaced(client, namespace);
+        let dial = KubeDial { pods: pods.clone() };
+        Self::start_with(pods, Arc::new(dial), namespace, selector, remote_port, local_port).await
+    }
+
+    async fn start_with(
+        pods: Api<Pod>,
+        dial: Arc<dyn Dial>,
+        namespace: &str,
+        selector: &str,
+        remote_port: u16,
+        local_port: u16,
+    ) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", local_port)).await.map_err(|e| {
+            Error::prerequisite(format!("cannot listen on 127.0.0.1:{local_port} for the port-forward"))
+                .source(e)
+                .hint("choose another port (--ingress-port / --admin-port), or stop what uses it")
+        })?;
+        let local = listener
+            .local_addr()
+            .failed(|| "cannot read the forward's local address".into())?;
+        let status = Arc::new(Mutex::new(ForwardStatus {
+            local: local.to_string(),
+            target: format!("{namespace}/{selector}:{remote_port}"),
+            pod: None,
+            connections: 0,
+            last_error: None,
+        }));
+        let forward = Forwarder {
+            pods,
+            dial,
+            selector: selector.to_string(),
+            port: remote_port,
+            status: status.clone(),
+        };
+        let task = tokio::spawn(forward.accept_loop(listener));
+        Ok(PortForward { local, status, task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn status(&self) -> ForwardStatus {
+        self.status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Forwarder {
+    pods: Api<Pod>,
+    dial: Arc<dyn Dial>,
+    selector: String,
+    port: u16,
+    status: Arc<Mutex<ForwardStatus>>,
+}
+
+impl Forwarder {
+    async fn accept_loop(self, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((socket, _)) => {
+                    let forwarder = self.clone();
+                    tokio::spawn(async move { forwarder.serve(socket).await });
+                }
+                Err(e) => self.update(|s| s.last_error = Some(format!("accept failed: {e}"))),
+            }
+        }
+    }
+
+    /// Connects one local connection to the pod: the last pod if it still answers, else a freshly picked one.
+    async fn serve(self, mut socket: TcpStream) {
+        let upstream = match self.connect().await {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                self.update(|s| s.last_error = Some(e));
+                return;
+            }
+        };
+        self.update(|s| s.connections += 1);
+        let mut upstream = upstream;
+        if let Err(e) = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await {
+            self.update(|s| s.last_error = Some(format!("connection to the pod broke: {e}")));
+        }
+    }
+
+    async fn connect(&self) -> std::result::Result<Box<dyn Upstream>, String> {
+        let cached = self.status.lock().ok().and_then(|s| s.pod.clone());
+        if let Some(pod) = cached {
+            match self.dial.dial(&pod, self.port).await {
+                Ok(upstream) => return Ok(upstream),
+                // The pod restarted or went away: pick again.
+                Err(e) => self.update(|s| {
+                    s.last_error = Some(format!("pod {pod}: {e}"));
+                    s.pod = None;
+                }),
+            }
+        }
+        let pod = self.pick_pod().await?;
+        let upstream = self
+            .dial
+            .dial(&pod, self.port)
+            .await
+            .map_err(|e| format!("pod {pod}: {e}"))?;
+        self.update(|s| s.pod = Some(pod));
+        Ok(upstream)
+    }
+
+    async fn pick_pod(&self) -> std::result::Result<String, String> {
+        let list = self
+            .pods
+            .list(&ListParams::default().labels(&self.selector))
+            .await
+            .map_err(|e| format!("cannot list pods {}: {}", self.selector, api_message(&e)))?;
+        let mut ready: Vec<String> = list
+            .items
+            .iter()
+            .filter(|p| is_ready(p))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        ready.sort();
+        ready
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no ready pod matches {}", self.selector))
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ForwardStatus)) {
+        match self.status.lock() {
+            Ok(mut status) => change(&mut status),
+            Err(poisoned) => change(&mut poisoned.into_inner()),
+        }
+    }
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::k8s::mock;
+
+    /// Stands in for the kube API's pod streams: each pod is a local server answering `POD:` + what it read.
+    #[derive(Default)]
+    struct FakePods {
+        running: Mutex<HashMap<String, SocketAddr>>,
+    }
+
+    impl FakePods {
+        async fn start(&self, pod: &str) {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let name = pod.to_string();
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let name = name.clone();
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 64];
+                        let n = socket.read(&mut buf).await.expect("read");
+                        let answer = format!("{name}:{}", String::from_utf8_lossy(&buf[..n]));
+                        socket.write_all(answer.as_bytes()).await.expect("write");
+                    });
+                }
+            });
+            self.running.lock().expect("lock").insert(pod.to_string(), addr);
+        }
+
+        fn stop(&self, pod: &str) {
+            self.running.lock().expect("lock").remove(pod);
+        }
+    }
+
+    impl Dial for FakePods {
+        fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Box<dyn Upstream>, String>> {
+            assert_eq!(port, 8080);
+            let addr = self.running.lock().expect("lock").get(pod).copied();
+            let pod = pod.to_string();
+            Box::pin(async move {
+                let addr = addr.ok_or_else(|| format!("pods \"{pod}\" not found"))?;
+                let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                Ok(Box::new(stream) as Box<dyn Upstream>)
+            })
+        }
+    }
+
+    fn pod(name: &str, ready: bool) -> Value {
+        json!({"metadata": {"name": name}, "status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
+    }
+
+    async fn ask(forward: &PortForward, text: &str) -> String {
+        let mut socket = TcpStream::connect(forward.local_addr())
+            .await
+            .expect("connect to the forward");
+        socket.write_all(text.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    #[tokio::test]
+    async fn forwards_to_a_ready_pod_and_follows_it_to_its_replacement() {
+        let (client, server) = mock::client();
+        let listed: Arc<Mutex<Vec<Value>>> =
+            Arc::new(Mutex::new(vec![pod("greeter-a", true), pod("greeter-b", false)]));
+        let answer = listed.clone();
+        let serving = tokio::spawn(server.serve(move |seen| {
+            assert_eq!(
+                (seen.method.as_str(), seen.path.as_str()),
+                ("GET", "/api/v1/namespaces/restate/pods")
+            );
+            assert_eq!(seen.query.get("labelSelector").map(String::as_str), Some("app=restate"));
+            (200, mock::list("v1", "PodList", answer.lock().expect("lock").clone()))
+        }));
+        let fakes = Arc::new(FakePods::default());
+        fakes.start("greeter-a").await;
+        let pods: Api<Pod> = Api::namespaced(client, "restate");
+        let forward = PortForward::start_with(pods, fakes.clone(), "restate", "app=restate", 8080, 0)
+            .await
+            .expect("forward starts");
+
+        assert_eq!(ask(&forward, "one").await, "greeter-a:one");
+        assert_eq!(ask(&forward, "two").await, "greeter-a:two");
+
+        // The pod is replaced: the old one is gone, a new one is ready.
+        fakes.stop("greeter-a");
+        fakes.start("greeter-c").await;
+        *listed.lock().expect("lock") = vec![pod("greeter-c", true)];
+        assert_eq!(ask(&forward, "three").await, "greeter-c:three");
+
+        let status = forward.status();
+        assert_eq!(status.local, forward.local_addr().to_string());
+        assert_eq!(status.target, "restate/app=restate:8080");
+        assert_eq!(status.pod.as_deref(), Some("greeter-c"));
+        assert_eq!(status.connections, 3);
+        assert_eq!(
+            status.last_error.as_deref(),
+            Some("pod greeter-a: pods \"greeter-a\" not found")
+        );
+        drop(forward);
+        let seen = serving.await.expect("server");
+        // One pick at the start, one after the restart; none while the pod answered.
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn without_a_ready_pod_the_connection_closes_and_status_says_why() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|_| (200, mock::list("v1", "PodList", vec![pod("restate-0", false)]))));
+        let pods: Api<Pod> = Api::namespaced(client, "restate");
+        let forward = PortForward::start_with(pods, Arc::new(FakePods::default()), "restate", "app=restate", 8080, 0)
+            .await
+            .expect("forward starts");
+        let mut socket = TcpStream::connect(forward.local_addr()).await.expect("connect to the forward");
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.expect("closed cleanly");
+        assert!(answer.is_empty());
+        let status = forward.status();
+        assert_eq!(status.last_error.as_deref(), Some("no ready pod matches app=restate"));
+        assert_eq!((status.pod, status.connections), (None, 0));
+        drop(forward);
+        serving.await.expect("server");
+    }
+
+    #[tokio::test]
+    async fn a_busy_local_port_is_a_prerequisite_error() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        let (client, _server) = mock::client();
+        let pods: Api<Pod> = Api::namespaced(client, "restate");
+        let error = PortForward::start_with(
+            pods,
+            Arc::new(FakePods::default()),
+            "restate",
+            "app=restate",
+            8080,
+            port,
+        )
+        .await
+        .err()
+        .expect("port in use");
+        assert_eq!(error.kind, crate::error::Kind::Prerequisite);
+        assert_eq!(
+            error.message,
+            format!("cannot listen on 127.0.0.1:{port} for the port-forward")
+        );
+    }
+}
