@@ -183,3 +183,201 @@ impl Provider for Minikube {
         Ok(vec![self.describe()])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::cluster::context::tests::{fake_apiserver, kubeconfig};
+    use crate::error::Kind;
+
+    /// A stand-in for the minikube CLI: logs its arguments and keeps its profiles under the test's state dir.
+    const FAKE_MINIKUBE: &str = r#"#!/bin/sh
+echo "$*" >> "$STATE/calls"
+for a; do profile=$a; done
+dir="$STATE/profiles/$profile"
+case "$1" in
+  version) echo "minikube version: v1.36.0" ;;
+  status)
+    if [ -f "$dir/running" ]; then
+      echo '{"Name":"'$profile'","Host":"Running","Kubelet":"Running","APIServer":"Running"}'
+    else
+      echo '{"Name":"'$profile'","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped"}'; exit 7
+    fi ;;
+  start)
+    mkdir -p "$dir" && echo '{}' > "$dir/config.json"
+    if [ -f "$STATE/fail-start" ]; then
+      echo "X Exiting due to PROVIDER_DOCKER_NOT_RUNNING: docker is not running" >&2; exit 69
+    fi
+    touch "$dir/running" ;;
+  image)
+    case "$2" in
+      ls) cat "$STATE/images" 2>/dev/null || true ;;
+      load) echo "$3" >> "$STATE/images" ;;
+    esac ;;
+  delete) rm -rf "$dir" ;;
+esac
+"#;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        env: Env,
+    }
+
+    impl Fixture {
+        async fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let bin = dir.path().join("bin");
+            let state = dir.path().join(".minikube");
+            std::fs::create_dir_all(&bin).expect("bin");
+            std::fs::create_dir_all(state.join("profiles")).expect("state");
+            let script = FAKE_MINIKUBE.replace("$STATE", &state.display().to_string());
+            let cli = bin.join("minikube");
+            std::fs::write(&cli, script).expect("script");
+            std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            let server = fake_apiserver().await;
+            let kubeconfig = kubeconfig(dir.path(), &[("dev", format!("http://{server}"))]);
+            let env = Env {
+                path: Some(bin.into_os_string()),
+                home: None,
+                minikube_home: Some(state),
+                kubeconfig: Some(kubeconfig),
+            };
+            Fixture { dir, env }
+        }
+
+        fn state(&self) -> PathBuf {
+            self.dir.path().join(".minikube")
+        }
+
+        fn calls(&self) -> Vec<String> {
+            std::fs::read_to_string(self.state().join("calls"))
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect()
+        }
+    }
+
+    fn quiet() -> Ui {
+        Ui::new(None, true)
+    }
+
+    #[test]
+    fn a_missing_cli_is_a_prerequisite_error_with_the_install_hint() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        let env = Env {
+            path: Some(empty.path().as_os_str().to_owned()),
+            home: Some(empty.path().to_path_buf()),
+            ..Env::default()
+        };
+        let error = Minikube::find("dev", &env).err().expect("no minikube");
+        assert_eq!(error.kind, Kind::Prerequisite);
+        assert_eq!(
+            error.message,
+            "the minikube CLI is not on PATH (needed by --runtime minikube)"
+        );
+        assert!(
+            error
+                .hint
+                .expect("hint")
+                .contains("https://minikube.sigs.k8s.io/docs/start/")
+        );
+    }
+
+    #[test]
+    fn minikube_home_is_read_as_minikube_reads_it() {
+        let env = |home: &str| Env {
+            minikube_home: Some(PathBuf::from(home)),
+            ..Env::default()
+        };
+        assert_eq!(state_dir(&env("/m")).expect("dir"), Path::new("/m/.minikube"));
+        assert_eq!(state_dir(&env("/m/.minikube")).expect("dir"), Path::new("/m/.minikube"));
+        let home = Env {
+            home: Some(PathBuf::from("/home/ada")),
+            ..Env::default()
+        };
+        assert_eq!(state_dir(&home).expect("dir"), Path::new("/home/ada/.minikube"));
+    }
+
+    #[tokio::test]
+    async fn creates_reuses_loads_into_and_deletes_its_own_profile() {
+        let fixture = Fixture::new().await;
+        let minikube = Minikube::find("dev", &fixture.env).expect("found");
+        minikube.preflight(&quiet()).await.expect("preflight");
+
+        let access = minikube.ensure(&quiet()).await.expect("created");
+        assert!(access.created);
+        assert_eq!((access.context.as_str(), access.reach), ("dev", Reach::PortForward));
+        assert!(fixture.state().join("profiles/dev").join(MARKER).is_file());
+
+        let again = minikube.ensure(&quiet()).await.expect("reused");
+        assert!(!again.created);
+
+        let image = "restate-dev.local/greeter:abc";
+        assert!(minikube.load_image(&access, image, &quiet()).await.expect("loaded"));
+        assert!(
+            !minikube
+                .load_image(&access, image, &quiet())
+                .await
+                .expect("already there")
+        );
+
+        assert_eq!(
+            minikube.delete(&quiet()).await.expect("deleted"),
+            ["minikube profile dev"]
+        );
+        assert_eq!(
+            fixture.calls(),
+            [
+                "version -p dev",
+                "start --driver=docker -p dev",
+                "status --output json -p dev",
+                "image ls -p dev",
+                "image load restate-dev.local/greeter:abc -p dev",
+                "image ls -p dev",
+                "delete -p dev",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_profile_it_did_not_create_is_restarted_but_never_deleted() {
+        let fixture = Fixture::new().await;
+        let profile = fixture.state().join("profiles/dev");
+        std::fs::create_dir_all(&profile).expect("profile");
+        std::fs::write(profile.join("config.json"), "{}").expect("config");
+        let minikube = Minikube::find("dev", &fixture.env).expect("found");
+        let access = minikube.ensure(&quiet()).await.expect("restarted");
+        assert!(!access.created);
+        assert!(minikube.delete(&quiet()).await.expect("kept").is_empty());
+        assert_eq!(
+            fixture.calls(),
+            ["status --output json -p dev", "start --driver=docker -p dev"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_start_shows_minikubes_words_and_down_still_cleans_up() {
+        let fixture = Fixture::new().await;
+        std::fs::write(fixture.state().join("fail-start"), "").expect("fail switch");
+        let minikube = Minikube::find("dev", &fixture.env).expect("found");
+        let error = minikube.ensure(&quiet()).await.err().expect("start fails");
+        assert_eq!(error.kind, Kind::Failed);
+        assert!(
+            error
+                .message
+                .starts_with("`minikube start --driver=docker -p dev` failed"),
+            "{error}"
+        );
+        assert_eq!(
+            error.details,
+            ["X Exiting due to PROVIDER_DOCKER_NOT_RUNNING: docker is not running"]
+        );
+        assert_eq!(
+            minikube.delete(&quiet()).await.expect("deleted"),
+            ["minikube profile dev"]
+        );
+    }
+}

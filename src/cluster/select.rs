@@ -99,3 +99,106 @@ impl<K: Provider> Provider for Selected<K> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::context::tests::kubeconfig;
+    use crate::error::{Error, Kind};
+
+    /// Stands in for the kind provider, which this module does not know.
+    struct FakeKind(String);
+
+    impl Provider for FakeKind {
+        fn describe(&self) -> String {
+            format!("kind cluster {}", self.0)
+        }
+        async fn preflight(&self, _ui: &Ui) -> Result<()> {
+            Ok(())
+        }
+        async fn ensure(&self, _ui: &Ui) -> Result<Access> {
+            Err(Error::failed("not in this test"))
+        }
+        async fn load_image(&self, _access: &Access, _image: &str, _ui: &Ui) -> Result<bool> {
+            Ok(false)
+        }
+        async fn delete(&self, _ui: &Ui) -> Result<Removed> {
+            Ok(Removed::new())
+        }
+    }
+
+    fn kind(name: &str) -> Result<FakeKind> {
+        Ok(FakeKind(name.to_string()))
+    }
+
+    fn quiet() -> Ui {
+        Ui::new(None, true)
+    }
+
+    fn env_without_tools(dir: &std::path::Path) -> Env {
+        Env {
+            path: Some(dir.as_os_str().to_owned()),
+            home: Some(dir.to_path_buf()),
+            minikube_home: None,
+            kubeconfig: None,
+        }
+    }
+
+    #[test]
+    fn each_runtime_gets_its_provider() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = env_without_tools(dir.path());
+        let describe = |runtime: Runtime| {
+            select(&runtime, "dev", &env, kind)
+                .expect("selected")
+                .map(|p| p.describe())
+        };
+        assert_eq!(describe(Runtime::Kind).as_deref(), Some("kind cluster dev"));
+        assert_eq!(
+            describe(Runtime::Context("team".into())).as_deref(),
+            Some("kube context team")
+        );
+        assert_eq!(describe(Runtime::Docker), None);
+    }
+
+    #[test]
+    fn minikube_without_its_cli_is_a_prerequisite_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let error = select(&Runtime::Minikube, "dev", &env_without_tools(dir.path()), kind)
+            .err()
+            .expect("no minikube on PATH");
+        assert_eq!(error.kind, Kind::Prerequisite);
+        assert!(error.hint.expect("hint").contains("install minikube"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_context_fails_preflight_with_the_choices() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = env_without_tools(dir.path());
+        env.kubeconfig = Some(kubeconfig(dir.path(), &[("kind-dev", "http://127.0.0.1:1".into())]));
+        let provider = select(&Runtime::Context("staging".into()), "dev", &env, kind)
+            .expect("selected")
+            .expect("a cluster provider");
+        let error = provider.preflight(&quiet()).await.expect_err("missing context");
+        assert_eq!(error.kind, Kind::Usage);
+        assert_eq!(error.details, ["available contexts: kind-dev"]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_api_server_fails_ensure_with_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let mut env = env_without_tools(dir.path());
+        env.kubeconfig = Some(kubeconfig(dir.path(), &[("far", format!("https://127.0.0.1:{port}"))]));
+        let provider = select(&Runtime::Context("far".into()), "dev", &env, kind)
+            .expect("selected")
+            .expect("a cluster provider");
+        provider.preflight(&quiet()).await.expect("the context exists");
+        let error = provider.ensure(&quiet()).await.err().expect("unreachable");
+        assert_eq!(error.kind, Kind::Prerequisite);
+        assert!(error.message.contains("does not answer"), "{error}");
+        assert!(error.hint.expect("hint").contains("kubectl --context far cluster-info"));
+    }
+}

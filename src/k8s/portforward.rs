@@ -348,7 +348,9 @@ mod tests {
         let forward = PortForward::start_with(pods, Arc::new(FakePods::default()), "restate", "app=restate", 8080, 0)
             .await
             .expect("forward starts");
-        let mut socket = TcpStream::connect(forward.local_addr()).await.expect("connect to the forward");
+        let mut socket = TcpStream::connect(forward.local_addr())
+            .await
+            .expect("connect to the forward");
         let mut answer = Vec::new();
         socket.read_to_end(&mut answer).await.expect("closed cleanly");
         assert!(answer.is_empty());
