@@ -5,7 +5,6 @@
 //! (`$MINIKUBE_HOME/profiles/NAME/restate-dev.json`): it lives and dies with the profile, so `down` deletes
 //! only profiles `up` made, and a profile made by hand and then reused is never deleted.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -32,7 +31,7 @@ impl Minikube {
     /// Finds the minikube CLI on `env.path`; a missing CLI is a prerequisite error with the install hint.
     pub fn find(profile: &str, env: &Env) -> Result<Self> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        let path = env.path.clone().unwrap_or_else(OsString::new);
+        let path = env.path.clone().unwrap_or_default();
         let binary = which::which_in("minikube", Some(&path), cwd).map_err(|_| {
             Error::prerequisite("the minikube CLI is not on PATH (needed by --runtime minikube)").hint(INSTALL_HINT)
         })?;
