@@ -34,9 +34,16 @@ pub struct ForwardStatus {
 pub trait Upstream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Upstream for T {}
 
+/// An open stream to a pod's port, and what the API server says if forwarding it fails later (the container
+/// stopped listening, the pod is going away): `Some(message)` on failure, `None` when the stream just ends.
+pub struct Connection {
+    pub stream: Box<dyn Upstream>,
+    pub failed: BoxFuture<'static, Option<String>>,
+}
+
 /// Opens a stream to a port of a named pod. The kube API in production; a plain socket in tests.
 pub trait Dial: Send + Sync + 'static {
-    fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Box<dyn Upstream>, String>>;
+    fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Connection, String>>;
 }
 
 /// Dials through the API server's `pods/portforward` subresource (a WebSocket per connection).
@@ -45,7 +52,7 @@ struct KubeDial {
 }
 
 impl Dial for KubeDial {
-    fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Box<dyn Upstream>, String>> {
+    fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Connection, String>> {
         let pods = self.pods.clone();
         let pod = pod.to_string();
         Box::pin(async move {
@@ -53,7 +60,14 @@ impl Dial for KubeDial {
             let stream = forwarder
                 .take_stream(port)
                 .ok_or_else(|| format!("the API server opened no stream for port {port}"))?;
-            Ok(Box::new(stream) as Box<dyn Upstream>)
+            let failed = match forwarder.take_error(port) {
+                Some(error) => Box::pin(error) as BoxFuture<'static, Option<String>>,
+                None => Box::pin(std::future::pending()),
+            };
+            Ok(Connection {
+                stream: Box::new(stream),
+                failed,
+            })
         })
     }
 }
@@ -155,21 +169,29 @@ impl Forwarder {
 
     /// Connects one local connection to the pod: the last pod if it still answers, else a freshly picked one.
     async fn serve(self, mut socket: TcpStream) {
-        let upstream = match self.connect().await {
-            Ok(upstream) => upstream,
+        let Connection { mut stream, failed } = match self.connect().await {
+            Ok(connection) => connection,
             Err(e) => {
                 self.update(|s| s.last_error = Some(e));
                 return;
             }
         };
         self.update(|s| s.connections += 1);
-        let mut upstream = upstream;
-        if let Err(e) = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await {
-            self.update(|s| s.last_error = Some(format!("connection to the pod broke: {e}")));
+        tokio::select! {
+            copied = tokio::io::copy_bidirectional(&mut socket, &mut stream) => {
+                if let Err(e) = copied {
+                    self.update(|s| s.last_error = Some(format!("connection to the pod broke: {e}")));
+                }
+            }
+            // Dropping the socket tells the local client; the next connection picks a pod again.
+            Some(message) = failed => self.update(|s| {
+                s.last_error = Some(message);
+                s.pod = None;
+            }),
         }
     }
 
-    async fn connect(&self) -> std::result::Result<Box<dyn Upstream>, String> {
+    async fn connect(&self) -> std::result::Result<Connection, String> {
         let cached = self.status.lock().ok().and_then(|s| s.pod.clone());
         if let Some(pod) = cached {
             match self.dial.dial(&pod, self.port).await {
@@ -241,6 +263,8 @@ mod tests {
     #[derive(Default)]
     struct FakePods {
         running: Mutex<HashMap<String, SocketAddr>>,
+        /// The API server's error for every stream opened from now on.
+        failing: Mutex<Option<String>>,
     }
 
     impl FakePods {
@@ -268,14 +292,22 @@ mod tests {
     }
 
     impl Dial for FakePods {
-        fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Box<dyn Upstream>, String>> {
+        fn dial(&self, pod: &str, port: u16) -> BoxFuture<'static, std::result::Result<Connection, String>> {
             assert_eq!(port, 8080);
             let addr = self.running.lock().expect("lock").get(pod).copied();
+            let failing = self.failing.lock().expect("lock").clone();
             let pod = pod.to_string();
             Box::pin(async move {
                 let addr = addr.ok_or_else(|| format!("pods \"{pod}\" not found"))?;
                 let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-                Ok(Box::new(stream) as Box<dyn Upstream>)
+                let failed: BoxFuture<'static, Option<String>> = match failing {
+                    Some(message) => Box::pin(async move { Some(message) }),
+                    None => Box::pin(std::future::pending()),
+                };
+                Ok(Connection {
+                    stream: Box::new(stream),
+                    failed,
+                })
             })
         }
     }
@@ -338,6 +370,38 @@ mod tests {
         let seen = serving.await.expect("server");
         // One pick at the start, one after the restart; none while the pod answered.
         assert_eq!(seen.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_forwarding_error_closes_the_connection_and_the_next_one_picks_again() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|_| (200, mock::list("v1", "PodList", vec![pod("restate-0", true)]))));
+        let fakes = Arc::new(FakePods::default());
+        fakes.start("restate-0").await;
+        let pods: Api<Pod> = Api::namespaced(client, "restate");
+        let forward = PortForward::start_with(pods, fakes.clone(), "restate", "app=restate", 8080, 0)
+            .await
+            .expect("forward starts");
+
+        let refused = "error forwarding port 8080 to pod restate-0: connection refused";
+        *fakes.failing.lock().expect("lock") = Some(refused.to_string());
+        let mut socket = TcpStream::connect(forward.local_addr())
+            .await
+            .expect("connect to the forward");
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.expect("closed cleanly");
+        assert!(answer.is_empty());
+        let status = forward.status();
+        assert_eq!((status.last_error.as_deref(), status.pod), (Some(refused), None));
+
+        *fakes.failing.lock().expect("lock") = None;
+        assert_eq!(ask(&forward, "again").await, "restate-0:again");
+        drop(forward);
+        assert_eq!(
+            serving.await.expect("server").len(),
+            2,
+            "a pod pick per connection after the error"
+        );
     }
 
     #[tokio::test]
