@@ -404,6 +404,102 @@ mod tests {
         );
     }
 
+    /// An API server speaking the `pods/portforward` WebSocket protocol (v4.channel.k8s.io) for port 8080: it
+    /// opens the port's data and error channels with their initial frames, then either reports `error` on the
+    /// error channel or answers each data frame with `restate-0:` + the data. Records each upgrade's path.
+    async fn portforward_apiserver(error: Option<&'static str>) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let upgrade = |request: &Request, mut response: Response| {
+                        seen.lock().expect("lock").push(request.uri().to_string());
+                        let protocol = "v4.channel.k8s.io".parse().expect("header");
+                        response.headers_mut().insert("sec-websocket-protocol", protocol);
+                        Ok(response)
+                    };
+                    let ws = tokio_tungstenite::accept_hdr_async(socket, upgrade)
+                        .await
+                        .expect("upgrade");
+                    let (mut sink, mut stream) = ws.split();
+                    let port = 8080u16.to_le_bytes();
+                    for channel in [0u8, 1] {
+                        sink.send(Message::binary(vec![channel, port[0], port[1]]))
+                            .await
+                            .expect("init");
+                    }
+                    if let Some(error) = error {
+                        let frame = [&[1u8][..], error.as_bytes()].concat();
+                        sink.send(Message::binary(frame)).await.expect("error frame");
+                    }
+                    while let Some(Ok(Message::Binary(frame))) = stream.next().await {
+                        if frame.first() == Some(&0) && frame.len() > 1 {
+                            let reply = [&b"\0restate-0:"[..], &frame[1..]].concat();
+                            sink.send(Message::binary(reply)).await.expect("reply");
+                        }
+                    }
+                });
+            }
+        });
+        (addr, paths)
+    }
+
+    /// Forwards through [`KubeDial`] to [`portforward_apiserver`]; pods are picked through the mock.
+    async fn forward_through_websocket(error: Option<&'static str>) -> (PortForward, Arc<Mutex<Vec<String>>>) {
+        let (addr, paths) = portforward_apiserver(error).await;
+        let config = kube::Config::new(format!("http://{addr}").parse().expect("uri"));
+        let real = kube::Client::try_from(config).expect("client");
+        let dial = KubeDial {
+            pods: Api::namespaced(real, "restate"),
+        };
+        let (client, server) = mock::client();
+        tokio::spawn(server.serve(|_| (200, mock::list("v1", "PodList", vec![pod("restate-0", true)]))));
+        let pods: Api<Pod> = Api::namespaced(client, "restate");
+        let forward = PortForward::start_with(pods, Arc::new(dial), "restate", "app=restate", 8080, 0)
+            .await
+            .expect("forward starts");
+        (forward, paths)
+    }
+
+    #[tokio::test]
+    async fn forwards_over_the_api_servers_websocket_protocol() {
+        let (forward, paths) = forward_through_websocket(None).await;
+        let mut socket = TcpStream::connect(forward.local_addr())
+            .await
+            .expect("connect to the forward");
+        socket.write_all(b"hello").await.expect("write");
+        let mut answer = vec![0u8; "restate-0:hello".len()];
+        socket.read_exact(&mut answer).await.expect("answer");
+        assert_eq!(answer, b"restate-0:hello");
+        assert_eq!(
+            paths.lock().expect("lock").as_slice(),
+            ["/api/v1/namespaces/restate/pods/restate-0/portforward?&ports=8080"]
+        );
+        assert_eq!(forward.status().pod.as_deref(), Some("restate-0"));
+    }
+
+    #[tokio::test]
+    async fn the_api_servers_forwarding_error_reaches_the_status() {
+        let refused = "error forwarding port 8080 to pod restate-0, uid : connection refused";
+        let (forward, _) = forward_through_websocket(Some(refused)).await;
+        let mut socket = TcpStream::connect(forward.local_addr())
+            .await
+            .expect("connect to the forward");
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.expect("closed");
+        assert!(answer.is_empty());
+        let status = forward.status();
+        assert_eq!((status.last_error.as_deref(), status.pod), (Some(refused), None));
+    }
+
     #[tokio::test]
     async fn without_a_ready_pod_the_connection_closes_and_status_says_why() {
         let (client, server) = mock::client();
