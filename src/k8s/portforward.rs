@@ -420,6 +420,8 @@ mod tests {
             while let Ok((socket, _)) = listener.accept().await {
                 let seen = seen.clone();
                 tokio::spawn(async move {
+                    // The error type is tungstenite's handshake callback's, not ours to shrink.
+                    #[allow(clippy::result_large_err)]
                     let upgrade = |request: &Request, mut response: Response| {
                         seen.lock().expect("lock").push(request.uri().to_string());
                         let protocol = "v4.channel.k8s.io".parse().expect("header");
