@@ -3,6 +3,10 @@
 //! connection goes to a ready pod: the last one used while it answers, else a fresh pick, so the forward
 //! survives a Restate restart without being started again. A connection open across the restart breaks, as
 //! any TCP connection to a restarted server does.
+//!
+//! A forward lives as long as the process holding it: `up` and `smoke` hold theirs for registration and
+//! verification only. Keeping ingress and admin reachable afterwards is a foreground process's job (until
+//! Ctrl-C), which can publish [`PortForward::status`] for `status` to show.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
