@@ -1,7 +1,10 @@
 //! Where Kubernetes comes from: a kind-compatible cluster made through the Docker API, a minikube profile, or an
 //! existing kube context. `up` and `down` talk to all three through [`Provider`].
 
+pub mod context;
 pub mod kind;
+pub mod minikube;
+pub mod select;
 
 use crate::error::Result;
 use crate::ui::Ui;

@@ -1,6 +1,13 @@
 //! Kubernetes: the objects `up` installs, and the client layer that applies, waits and diagnoses.
 
+pub mod apply;
+pub mod delete;
+pub mod diagnose;
+#[cfg(test)]
+mod mock;
 pub mod objects;
+pub mod portforward;
+pub mod wait;
 
 use kube::core::{ApiResource, DynamicObject};
 

@@ -2,6 +2,7 @@
 //! `up`, `down` and `status` dispatch here.
 
 mod docker;
+mod kube;
 
 use serde::Serialize;
 
