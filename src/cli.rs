@@ -87,6 +87,10 @@ pub enum Command {
     /// Check the machine: Docker, disk, inotify limits, ports and optional tools.
     #[command(after_help = "Examples:\n  restate-dev doctor\n  restate-dev doctor --output json --ingress-port 8080")]
     Doctor(DoctorArgs),
+    /// Forward ingress and admin to 127.0.0.1 until Ctrl-C, for loops on minikube or an existing context.
+    #[command(after_help = "Examples:\n  restate-dev port-forward --name my-loop\n  \
+        restate-dev port-forward --context my-cluster --ingress-port 8080 --admin-port 9070")]
+    PortForward(PortForwardArgs),
     /// Serve the built-in sample service (Greeter and Counter) on $PORT (default 9080).
     #[command(hide = true)]
     ServeSample,
@@ -248,4 +252,17 @@ pub struct SmokeArgs {
 pub struct DoctorArgs {
     #[command(flatten)]
     pub setup: LoopArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    /// The kube context of a loop made with `up --context`.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Local port for ingress [default: the one `up` chose].
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ingress_port: Option<u16>,
+    /// Local port for the admin API [default: the one `up` chose].
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub admin_port: Option<u16>,
 }

@@ -49,8 +49,9 @@ fn run(cli: Cli) -> Result<()> {
         layers,
         ui,
     };
-    if matches!(cli.command, cli::Command::ServeSample) {
-        // The sample handles SIGTERM and SIGINT itself, as PID 1 in its container.
+    if matches!(cli.command, cli::Command::ServeSample | cli::Command::PortForward(_)) {
+        // These run until a signal, which ends them normally: the sample handles SIGTERM and SIGINT itself (as PID 1
+        // in its container), and port-forward stops at Ctrl-C.
         return runtime.block_on(commands::run(&ctx, cli.command));
     }
     runtime.block_on(async {

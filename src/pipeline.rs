@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ui::{Step, Ui};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,10 +34,18 @@ pub struct Done<T> {
 
 impl<T> Done<T> {
     pub fn ok(value: T, detail: impl Into<String>) -> Self {
-        Done { value, detail: detail.into(), skipped: false }
+        Done {
+            value,
+            detail: detail.into(),
+            skipped: false,
+        }
     }
     pub fn skipped(value: T, detail: impl Into<String>) -> Self {
-        Done { value, detail: detail.into(), skipped: true }
+        Done {
+            value,
+            detail: detail.into(),
+            skipped: true,
+        }
     }
 }
 
@@ -48,7 +56,10 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(ui: &Ui) -> Self {
-        Pipeline { ui: ui.clone(), steps: Vec::new() }
+        Pipeline {
+            ui: ui.clone(),
+            steps: Vec::new(),
+        }
     }
 
     pub fn ui(&self) -> &Ui {
@@ -60,8 +71,17 @@ impl Pipeline {
         let step = self.ui.step(name);
         match work(&step).await {
             Ok(done) => {
-                let elapsed = if done.skipped { step.skipped(&done.detail) } else { step.done(&done.detail) };
-                self.record(name, if done.skipped { Status::Skipped } else { Status::Ok }, elapsed, done.detail);
+                let elapsed = if done.skipped {
+                    step.skipped(&done.detail)
+                } else {
+                    step.done(&done.detail)
+                };
+                self.record(
+                    name,
+                    if done.skipped { Status::Skipped } else { Status::Ok },
+                    elapsed,
+                    done.detail,
+                );
                 Ok(done.value)
             }
             Err(error) => {
@@ -73,7 +93,12 @@ impl Pipeline {
     }
 
     pub fn record(&mut self, step: &'static str, status: Status, elapsed: Duration, detail: String) {
-        self.steps.push(StepRecord { step, status, duration_ms: elapsed.as_millis(), detail });
+        self.steps.push(StepRecord {
+            step,
+            status,
+            duration_ms: elapsed.as_millis(),
+            detail,
+        });
     }
 
     pub fn total(&self) -> Duration {
@@ -81,43 +106,37 @@ impl Pipeline {
     }
 }
 
-/// Runs `work`, but gives up with a Timeout error naming `what` after `bound`.
-pub async fn bounded<T>(what: &str, bound: Duration, work: impl Future<Output = Result<T>>) -> Result<T> {
-    tokio::time::timeout(bound, work).await.unwrap_or_else(|_| {
-        Err(Error::timeout(format!("{what} did not finish within {}", crate::ui::format_duration(bound)))
-            .hint("raise --timeout, or run `restate-dev status` and `restate-dev doctor` to see what is slow"))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[tokio::test]
     async fn records_outcomes_in_order() {
         let ui = Ui::new(Some(crate::cli::OutputFormat::Json), true);
         let mut pipeline = Pipeline::new(&ui);
-        let a = pipeline.step("preflight", async |_| Ok(Done::ok(1, "docker 20.10"))).await.unwrap();
-        let b = pipeline.step("cluster", async |_| Ok(Done::skipped(2, "reused"))).await.unwrap();
-        let e = pipeline.step("install", async |_| -> Result<Done<()>> { Err(Error::failed("boom")) }).await;
+        let a = pipeline
+            .step("preflight", async |_| Ok(Done::ok(1, "docker 20.10")))
+            .await
+            .unwrap();
+        let b = pipeline
+            .step("cluster", async |_| Ok(Done::skipped(2, "reused")))
+            .await
+            .unwrap();
+        let e = pipeline
+            .step("install", async |_| -> Result<Done<()>> { Err(Error::failed("boom")) })
+            .await;
         assert_eq!((a, b), (1, 2));
         assert!(e.is_err());
         let statuses: Vec<_> = pipeline.steps.iter().map(|s| (s.step, s.status)).collect();
         assert_eq!(
             statuses,
-            [("preflight", Status::Ok), ("cluster", Status::Skipped), ("install", Status::Failed)]
+            [
+                ("preflight", Status::Ok),
+                ("cluster", Status::Skipped),
+                ("install", Status::Failed)
+            ]
         );
         assert_eq!(pipeline.steps[2].detail, "boom");
-    }
-
-    #[tokio::test]
-    async fn bounded_turns_overruns_into_timeouts() {
-        let slow = bounded("the slow thing", Duration::from_millis(10), async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            Ok(())
-        });
-        let error = slow.await.unwrap_err();
-        assert_eq!(error.exit_code(), 4);
-        assert!(error.message.starts_with("the slow thing did not finish within"));
     }
 }

@@ -23,9 +23,17 @@ fn restate_dev(name: &str, args: &[&str]) -> Command {
 }
 
 fn up_args(restate_binary: &str) -> Vec<String> {
-    ["up", "--runtime", "docker", "--restate-binary", restate_binary, "--output", "json"]
-        .map(String::from)
-        .to_vec()
+    [
+        "up",
+        "--runtime",
+        "docker",
+        "--restate-binary",
+        restate_binary,
+        "--output",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn run(mut command: Command) -> Output {
@@ -47,13 +55,21 @@ fn up(name: &str, extra: &[&str]) -> Value {
     let mut args = up_args(&server);
     args.extend(extra.iter().map(|s| s.to_string()));
     let output = run(restate_dev(name, &args.iter().map(String::as_str).collect::<Vec<_>>()));
-    assert!(output.status.success(), "up failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "up failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     json(&output)
 }
 
 fn down(name: &str) -> Output {
     let output = run(restate_dev(name, &["down", "--output", "json"]));
-    assert!(output.status.success(), "down failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "down failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -66,9 +82,21 @@ fn labelled(name: &str) -> Vec<String> {
         ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
         ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
     ] {
-        let output = Command::new("docker").args(&args).args(["--filter", &filter]).output().expect("docker CLI runs");
-        assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        found.extend(String::from_utf8_lossy(&output.stdout).lines().map(|l| format!("{kind} {l}")));
+        let output = Command::new("docker")
+            .args(&args)
+            .args(["--filter", &filter])
+            .output()
+            .expect("docker CLI runs");
+        assert!(
+            output.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        found.extend(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(|l| format!("{kind} {l}")),
+        );
     }
     found
 }
@@ -77,7 +105,10 @@ fn labelled(name: &str) -> Vec<String> {
 struct Cleanup(String);
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = restate_dev(&self.0, &["down"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = restate_dev(&self.0, &["down"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -201,7 +232,13 @@ fn missing_service_image_is_refused_before_anything_is_made() {
 #[test]
 fn missing_restate_binary_is_refused_before_anything_is_made() {
     let name = loop_name("nobinary");
-    let output = run(restate_dev(&name, &up_args("/nonexistent/restate-server").iter().map(String::as_str).collect::<Vec<_>>()));
+    let output = run(restate_dev(
+        &name,
+        &up_args("/nonexistent/restate-server")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
     assert_clean_failure(&output, 3, &["/nonexistent/restate-server", "hint:"]);
     assert_eq!(labelled(&name), Vec::<String>::new());
 }
@@ -211,7 +248,7 @@ fn sigint_during_up_exits_130_and_down_removes_everything() {
     let name = loop_name("sigint");
     let _cleanup = Cleanup(name.clone());
     let server = restate_server();
-    let mut child = restate_dev(&name, &up_args(&server).iter().map(String::as_str).collect::<Vec<_>>())
+    let child = restate_dev(&name, &up_args(&server).iter().map(String::as_str).collect::<Vec<_>>())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

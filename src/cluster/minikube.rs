@@ -47,7 +47,7 @@ impl Minikube {
         self.state.join("profiles").join(&self.profile)
     }
 
-    fn exists(&self) -> bool {
+    pub fn exists(&self) -> bool {
         self.profile_dir().join("config.json").is_file()
     }
 

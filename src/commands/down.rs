@@ -1,15 +1,17 @@
 //! `restate-dev down`: remove everything `up` made for this name, found by label. Nothing to do is success.
 
-use crate::cli::DownArgs;
+use crate::cli::{DownArgs, ObjectArgs};
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &DownArgs) -> Result<()> {
     let name = ctx.name()?;
-    let removed = runtime::down(&name, args, &ctx.ui).await?;
+    let namespace = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?.namespace;
+    let removed = runtime::down(&name, &namespace, args, &ctx.ui).await?;
     if ctx.ui.is_json() {
-        ctx.ui.print_json(&serde_json::json!({ "name": name, "removed": removed }));
+        ctx.ui
+            .print_json(&serde_json::json!({ "name": name, "removed": removed }));
     } else if removed.is_empty() {
         ctx.ui.print(format!("Nothing to remove for loop {name}."));
     } else {

@@ -2,6 +2,7 @@
 
 mod doctor;
 mod down;
+mod port_forward;
 mod render;
 mod serve_sample;
 mod smoke;
@@ -35,5 +36,6 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Status(args) => status::run(ctx, &args).await,
         Command::Smoke(args) => smoke::run(ctx, &args).await,
         Command::Doctor(args) => doctor::run(ctx, &args).await,
+        Command::PortForward(args) => port_forward::run(ctx, &args).await,
     }
 }

@@ -28,15 +28,25 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs) -> Result<()> {
     let teardown = if args.keep {
         None
     } else {
-        let down = DownArgs { keep_cluster: false, images: false, context: None };
+        let down = DownArgs {
+            keep_cluster: false,
+            images: false,
+            context: None,
+        };
         let context = up::plan(ctx, &args.up).ok().and_then(|plan| match plan.setup.runtime {
             crate::config::Runtime::Context(context) => Some(context),
             _ => None,
         });
         let down = DownArgs { context, ..down };
-        Some(pipeline.step("down", async |_| {
-            runtime::down(&name, &down, &ctx.ui).await.map(|removed| Done::ok((), format!("{} removed", removed.len())))
-        }).await)
+        Some(
+            pipeline
+                .step("down", async |_| {
+                    let namespace = ctx.layers.objects(&ctx.global, &args.up.objects)?.namespace;
+                    let removed = runtime::down(&name, &namespace, &down, &ctx.ui).await?;
+                    Ok(Done::ok((), format!("{} removed", removed.len())))
+                })
+                .await,
+        )
     };
     let error = match (&outcome, teardown) {
         (Err(e), _) => Some(e.to_json()),
@@ -54,17 +64,26 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs) -> Result<()> {
     let json = serde_json::to_value(&report).expect("reports serialize");
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&json).expect("JSON values serialize");
-        std::fs::write(path, text + "\n").map_err(|e| {
-            Error::failed(format!("cannot write the smoke report to {}", path.display())).source(e)
-        })?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Error::failed(format!("cannot write the smoke report to {}", path.display())).source(e))?;
     }
     if ctx.ui.is_json() {
         ctx.ui.print_json(&json);
     } else {
         for step in &pipeline.steps {
-            ctx.ui.print(format!("{:<10} {:<8} {:>7} ms  {}", step.step, format!("{:?}", step.status).to_lowercase(), step.duration_ms, step.detail));
+            ctx.ui.print(format!(
+                "{:<10} {:<8} {:>7} ms  {}",
+                step.step,
+                format!("{:?}", step.status).to_lowercase(),
+                step.duration_ms,
+                step.detail
+            ));
         }
-        ctx.ui.print(if report.passed { "smoke: passed" } else { "smoke: FAILED" });
+        ctx.ui.print(if report.passed {
+            "smoke: passed"
+        } else {
+            "smoke: FAILED"
+        });
     }
     match outcome {
         Err(e) => Err(e.in_report()),

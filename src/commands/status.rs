@@ -1,15 +1,17 @@
 //! `restate-dev status`: what exists for this name, its health, and the URLs. Exit 0 only when healthy.
 
-use crate::cli::StatusArgs;
+use crate::cli::{ObjectArgs, StatusArgs};
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let name = ctx.name()?;
-    let status = runtime::status(&name, args.context.as_deref(), &ctx.ui).await?;
+    let namespace = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?.namespace;
+    let status = runtime::status(&name, &namespace, args.context.as_deref()).await?;
     if ctx.ui.is_json() {
-        ctx.ui.print_json(&serde_json::to_value(&status).expect("status serializes"));
+        ctx.ui
+            .print_json(&serde_json::to_value(&status).expect("status serializes"));
     } else {
         ctx.ui.print(status.to_string());
     }

@@ -18,17 +18,26 @@ pub async fn run(ctx: &Ctx, args: &UpArgs) -> Result<()> {
 
 /// The whole pipeline; `smoke` runs it too and keeps the step records.
 pub async fn execute(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Result<Summary> {
-    let plan = pipeline.step("plan", async |_| plan(ctx, args).map(|plan| {
-        let detail = format!("loop {} on {}", plan.name, plan.runtime_name());
-        Done::ok(plan, detail)
-    })).await?;
+    let plan = pipeline
+        .step("plan", async |_| {
+            plan(ctx, args).map(|plan| {
+                let detail = format!("loop {} on {}", plan.name, plan.runtime_name());
+                Done::ok(plan, detail)
+            })
+        })
+        .await?;
     runtime::up(&plan, pipeline).await
 }
 
 pub fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
     let objects = ctx.layers.objects(&ctx.global, &args.objects)?;
     let setup = ctx.layers.setup(&args.setup, &objects)?;
-    Ok(Plan { name: objects.name.clone(), objects, setup, retain: args.retain })
+    Ok(Plan {
+        name: objects.name.clone(),
+        objects,
+        setup,
+        retain: args.retain,
+    })
 }
 
 pub fn print_summary(ui: &Ui, summary: &Summary, took: Duration) {
@@ -49,7 +58,11 @@ pub fn print_summary(ui: &Ui, summary: &Summary, took: Duration) {
     ));
     out.push_str(&format!("  ingress   {}\n", summary.ingress_url));
     out.push_str(&format!("  admin     {}\n", summary.admin_url));
-    out.push_str(&format!("  service   {} ({})\n", summary.service_uri, summary.services.join(", ")));
+    out.push_str(&format!(
+        "  service   {} ({})\n",
+        summary.service_uri,
+        summary.services.join(", ")
+    ));
     if let Some(verified) = &summary.verified {
         out.push_str(&format!("  verified  {} -> {}\n", verified.path, verified.answer));
     }
@@ -61,13 +74,23 @@ pub fn print_summary(ui: &Ui, summary: &Summary, took: Duration) {
 }
 
 fn next_commands(summary: &Summary) -> Vec<String> {
-    let name = if summary.name == crate::config::DEFAULT_NAME { String::new() } else { format!(" --name {}", summary.name) };
+    let name = if summary.name == crate::config::DEFAULT_NAME {
+        String::new()
+    } else {
+        format!(" --name {}", summary.name)
+    };
     let mut commands = Vec::new();
     if summary.services.iter().any(|s| s == "Greeter") {
         commands.push(format!(
             "curl -s {}/Greeter/greet -H 'content-type: application/json' -d '\"Ada\"'",
             summary.ingress_url
         ));
+    }
+    if summary.forwarded {
+        commands.insert(
+            0,
+            format!("restate-dev port-forward{name}   # keeps these URLs answering"),
+        );
     }
     commands.push(format!("restate-dev status{name}"));
     if let (Some(context), Some(namespace)) = (&summary.context, &summary.namespace) {

@@ -53,6 +53,28 @@ async fn build(docker: &Docker, reference: &str, rootfs: &Rootfs, dockerfile_tai
     Ok(())
 }
 
+/// Removes our images that no container uses (`down --images`); they are shared by loops, so one in use stays.
+pub async fn remove_unused(docker: &Docker) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for image in docker.list_images(&image_labels()).await? {
+        if docker.image_in_use(&image.id).await? {
+            continue;
+        }
+        // By tag, so an image with several tags loses each without a forced removal.
+        let references = if image.tags.is_empty() {
+            vec![image.id.clone()]
+        } else {
+            image.tags.clone()
+        };
+        for reference in references {
+            if docker.remove_image(&reference).await? {
+                removed.push(format!("image {reference}"));
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

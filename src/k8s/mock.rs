@@ -71,13 +71,6 @@ impl ApiServer {
         assert_eq!((seen.method.as_str(), seen.path.as_str()), (method, path), "{seen:?}");
         (seen, reply)
     }
-
-    /// Answers `method path` with `status` and a JSON body.
-    pub async fn answer(&mut self, method: &str, path: &str, status: u16, body: serde_json::Value) -> Seen {
-        let (seen, reply) = self.expect(method, path).await;
-        reply.json(status, body);
-        seen
-    }
 }
 
 impl ApiServer {

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use reqwest::{StatusCode, Url};
+use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::http::{Api, Attempt, Problem, until};
@@ -36,10 +36,6 @@ impl Admin {
         Ok(Admin {
             api: Api::new("the Restate admin API", base)?,
         })
-    }
-
-    pub fn url(&self) -> &Url {
-        &self.api.base
     }
 
     /// Waits until `GET /health` answers 200.
@@ -319,10 +315,11 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_for_nothing_times_out_naming_the_url() {
-        let admin = Admin::new(&format!("http://127.0.0.1:{}", closed_port())).unwrap();
+        let base = format!("http://127.0.0.1:{}/", closed_port());
+        let admin = Admin::new(&base).unwrap();
         let e = admin.wait_healthy(Duration::from_millis(500)).await.unwrap_err();
         assert_eq!(e.kind, Kind::Timeout);
-        assert!(e.message.contains(&format!("{}health", admin.url())), "{}", e.message);
+        assert!(e.message.contains(&format!("{base}health")), "{}", e.message);
         assert!(e.hint.is_some());
     }
 

@@ -27,10 +27,6 @@ impl Ingress {
         })
     }
 
-    pub fn url(&self) -> &Url {
-        &self.api.base
-    }
-
     /// Waits until `GET /restate/health` answers 200.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let url = self.api.url(&["restate", "health"]);

@@ -100,7 +100,11 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             let service = service_spec(plan, &names, &service_image);
             let service_changed = ensure_container(&docker, &service).await?;
             let detail = format!("containers {} and {}", names.restate, names.service);
-            Ok(if restate_changed || service_changed { Done::ok((), detail) } else { Done::skipped((), detail) })
+            Ok(if restate_changed || service_changed {
+                Done::ok((), detail)
+            } else {
+                Done::skipped((), detail)
+            })
         })
         .await?;
     let service_uri = format!("http://{}:{SERVICE_PORT}", names.service);
@@ -116,6 +120,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         service_uri,
         deployment_id: registration.id,
         services: registration.services,
+        forwarded: false,
         verified,
     })
 }
@@ -124,7 +129,12 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
 /// or chosen free.
 fn choose_ports(plan: &Plan, existing: Option<&ContainerInfo>) -> Result<HostPorts> {
     let published = |container_port: u16| {
-        existing.and_then(|info| info.ports.iter().find(|(c, _)| *c == container_port).map(|(_, host)| *host))
+        existing.and_then(|info| {
+            info.ports
+                .iter()
+                .find(|(c, _)| *c == container_port)
+                .map(|(_, host)| *host)
+        })
     };
     let pick = |wanted: Option<u16>, container_port: u16, what: &str, flag: &str| -> Result<u16> {
         let ours = published(container_port);
@@ -134,8 +144,18 @@ fn choose_ports(plan: &Plan, existing: Option<&ContainerInfo>) -> Result<HostPor
             None => ours.map_or_else(ports::free_port, Ok),
         }
     };
-    let ingress = pick(plan.setup.ingress_port, INGRESS_PORT, "Restate ingress", "--ingress-port")?;
-    let mut admin = pick(plan.setup.admin_port, ADMIN_PORT, "the Restate admin API", "--admin-port")?;
+    let ingress = pick(
+        plan.setup.ingress_port,
+        INGRESS_PORT,
+        "Restate ingress",
+        "--ingress-port",
+    )?;
+    let mut admin = pick(
+        plan.setup.admin_port,
+        ADMIN_PORT,
+        "the Restate admin API",
+        "--admin-port",
+    )?;
     while admin == ingress {
         admin = ports::free_port()?;
     }
@@ -150,7 +170,10 @@ fn restate_spec(plan: &Plan, names: &Names, image: &str, host_ports: HostPorts) 
         PortPublish::loopback(host_ports.ingress, INGRESS_PORT),
         PortPublish::loopback(host_ports.admin, ADMIN_PORT),
     ];
-    spec.mounts = vec![Mount::Volume { name: Some(names.volume.clone()), target: DATA_DIR.into() }];
+    spec.mounts = vec![Mount::Volume {
+        name: Some(names.volume.clone()),
+        target: DATA_DIR.into(),
+    }];
     // Docker creates named volumes owned by root; Kubernetes solves this with fsGroup, Docker has no equivalent.
     spec.user = Some("0:0".into());
     spec.env = vec![
@@ -202,7 +225,9 @@ async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
         Some(info) if info.running => Ok(()),
         Some(info) => {
             let logs = docker.logs_tail(name, 20).await.unwrap_or_default();
-            let code = info.exit_code.map_or("no exit code".into(), |c| format!("exit code {c}"));
+            let code = info
+                .exit_code
+                .map_or("no exit code".into(), |c| format!("exit code {c}"));
             let mut error = Error::failed(format!("container {name} stopped ({}, {code})", info.status))
                 .hint(format!("its logs are above; `docker logs {name}` shows all of them"));
             for line in logs.lines() {
@@ -215,12 +240,14 @@ async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
     }
 }
 
-/// Removes every container, network and volume of the loop; `keep` spares containers it names (a kind node).
-pub async fn remove_loop(docker: &Docker, name: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+/// Removes every container, network and volume of the loop. With `keep_node`, a kind node container and the
+/// volumes it holds are spared (`down --keep-cluster`); only the docker runtime's own data volume goes.
+pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -> Result<Vec<String>> {
     let selector = labels::for_loop(name);
+    let names = Names::of(name);
     let mut removed = Vec::new();
     for container in docker.list_containers(&selector).await? {
-        if !keep(&container) && docker.remove_container(&container).await? {
+        if Some(container.as_str()) != keep_node && docker.remove_container(&container).await? {
             removed.push(format!("container {container}"));
         }
     }
@@ -230,7 +257,7 @@ pub async fn remove_loop(docker: &Docker, name: &str, keep: impl Fn(&str) -> boo
         }
     }
     for volume in docker.list_volumes(&selector).await? {
-        if docker.remove_volume(&volume).await? {
+        if (keep_node.is_none() || volume == names.volume) && docker.remove_volume(&volume).await? {
             removed.push(format!("volume {volume}"));
         }
     }
@@ -241,7 +268,9 @@ pub async fn remove_loop(docker: &Docker, name: &str, keep: impl Fn(&str) -> boo
 pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Result<()> {
     let names = Names::of(name);
     for container in [&names.restate, &names.service] {
-        let Some(info) = docker.inspect_container(container).await? else { continue };
+        let Some(info) = docker.inspect_container(container).await? else {
+            continue;
+        };
         status.runtime.get_or_insert_with(|| "docker".into());
         if container == &names.restate {
             if let Some((_, port)) = info.ports.iter().find(|(c, _)| *c == INGRESS_PORT) {
@@ -259,11 +288,18 @@ pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Res
         });
     }
     if let Some(admin_url) = status.admin_url.clone() {
-        let healthy = Admin::new(&admin_url)?.wait_healthy(Duration::from_secs(2)).await.is_ok();
+        let healthy = Admin::new(&admin_url)?
+            .wait_healthy(Duration::from_secs(2))
+            .await
+            .is_ok();
         status.components.push(Component {
             kind: "endpoint",
             name: format!("{admin_url}/health"),
-            state: if healthy { "answering".into() } else { "not answering".into() },
+            state: if healthy {
+                "answering".into()
+            } else {
+                "not answering".into()
+            },
             healthy,
         });
     }

@@ -2,18 +2,30 @@
 //! cluster, loads our images into it, applies the rendered objects with server-side apply, waits for them, makes
 //! ingress and admin reachable on 127.0.0.1, then registers and verifies.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde::{Deserialize, Serialize};
+
 use crate::cluster::kind::KindCluster;
+use crate::cluster::minikube::Minikube;
 use crate::cluster::select::{self, Env, Selected};
-use crate::cluster::{Access, Provider, Reach};
-use crate::config::{ObjectSettings, Runtime};
+use crate::cluster::{Access, Provider, Reach, Removed, context};
+use crate::config::{DEFAULT_TIMEOUT, LoopSettings, ObjectSettings, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
-use crate::images;
-use crate::k8s::objects::{self, ADMIN_PORT, INGRESS_PORT, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT};
-use crate::k8s::{apply, wait};
+use crate::k8s::objects::{
+    self, ADMIN_NODE_PORT, ADMIN_PORT, INGRESS_NODE_PORT, INGRESS_PORT, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT,
+};
+use crate::k8s::portforward::PortForward;
+use crate::k8s::{apply, delete, wait};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress};
-use crate::runtime::{Plan, Summary, register_and_verify, require_local_image};
+use crate::runtime::{Component, LoopStatus, Plan, Summary, register_and_verify, require_local_image};
+use crate::{images, labels};
 
 pub type AnyProvider = Selected<KindCluster>;
 
@@ -53,7 +65,11 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         .step("cluster", async |_| {
             let access = provider.ensure(&ui).await?;
             let detail = format!("{} (context {})", provider.describe(), access.context);
-            Ok(if access.created { Done::ok(access, detail) } else { Done::skipped(access, detail) })
+            Ok(if access.created {
+                Done::ok(access, detail)
+            } else {
+                Done::skipped(access, detail)
+            })
         })
         .await?;
     let (restate_image, service_image) = pipeline
@@ -61,7 +77,8 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             let (restate, service) = match &docker {
                 Some(docker) => {
                     let binary = plan.setup.restate_binary.as_deref();
-                    let restate = images::ensure_restate_image(docker, &plan.objects.restate_image, binary, &ui).await?;
+                    let restate =
+                        images::ensure_restate_image(docker, &plan.objects.restate_image, binary, &ui).await?;
                     let service = match &plan.objects.service_image {
                         Some(image) => image.clone(),
                         None => images::ensure_sample_image(docker, &ui).await?,
@@ -78,10 +95,17 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
                 }
             }
             let detail = format!("{restate}, {service}");
-            Ok(if loaded.is_empty() { Done::skipped((restate, service), detail) } else { Done::ok((restate, service), format!("loaded {}", loaded.join(", "))) })
+            Ok(if loaded.is_empty() {
+                Done::skipped((restate, service), detail)
+            } else {
+                Done::ok((restate, service), format!("loaded {}", loaded.join(", ")))
+            })
         })
         .await?;
-    let settings = ObjectSettings { restate_image, ..plan.objects.clone() };
+    let settings = ObjectSettings {
+        restate_image,
+        ..plan.objects.clone()
+    };
     let node_ports = matches!(access.reach, Reach::NodePorts { .. });
     let manifests = objects::render(&settings, &service_image, node_ports);
     pipeline
@@ -90,10 +114,14 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             step.set_message("waiting for Restate and the service");
             wait::wait_statefulset_ready(&access.client, &namespace, RESTATE_NAME, plan.setup.timeout, &ui).await?;
             wait::wait_deployment_ready(&access.client, &namespace, SERVICE_NAME, plan.setup.timeout, &ui).await?;
-            Ok(Done::ok((), format!("{} objects in namespace {namespace}", manifests.len())))
+            Ok(Done::ok(
+                (),
+                format!("{} objects in namespace {namespace}", manifests.len()),
+            ))
         })
         .await?;
-    let (ingress_url, admin_url) = reach(&access)?;
+    let reached = reach(plan, &access).await?;
+    let (ingress_url, admin_url) = reached.urls.clone();
     let admin = Admin::new(&admin_url)?;
     let ingress = Ingress::new(&ingress_url)?;
     let service_uri = format!("http://{SERVICE_NAME}.{namespace}.svc.cluster.local:{SERVICE_PORT}");
@@ -108,6 +136,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         service_uri,
         deployment_id: registration.id,
         services: registration.services,
+        forwarded: reached.forwards.is_some(),
         verified,
     })
 }
@@ -119,14 +148,261 @@ fn service_image_for_context(plan: &Plan) -> Result<String> {
     })
 }
 
-fn reach(access: &Access) -> Result<(String, String)> {
-    match access.reach {
-        Reach::NodePorts { ingress, admin } => {
-            Ok((format!("http://127.0.0.1:{ingress}"), format!("http://127.0.0.1:{admin}")))
-        }
-        Reach::PortForward => {
-            let _ = (INGRESS_PORT, ADMIN_PORT);
-            Err(Error::failed("port-forward not wired yet"))
+/// Ingress and admin on 127.0.0.1: the kind node's published NodePorts, or port-forwards through the kube API
+/// that live as long as this process (`restate-dev port-forward` holds them afterwards).
+async fn reach(plan: &Plan, access: &Access) -> Result<Reached> {
+    let Reach::NodePorts { ingress, admin } = access.reach else {
+        let namespace = &plan.objects.namespace;
+        let ports = Forwarded {
+            ingress: plan.setup.ingress_port,
+            admin: plan.setup.admin_port,
+        };
+        let recorded = forward_record(&access.client, namespace).await?;
+        let ports = Forwarded {
+            ingress: ports.ingress.or(recorded.ingress),
+            admin: ports.admin.or(recorded.admin),
+        };
+        let (forwards, ports) = start_forwards(&access.client, namespace, ports).await?;
+        record_forward(&access.client, namespace, &ports).await?;
+        return Ok(Reached {
+            urls: ports.urls(),
+            forwards: Some(forwards),
+        });
+    };
+    Ok(Reached {
+        urls: (url(ingress), url(admin)),
+        forwards: None,
+    })
+}
+
+struct Reached {
+    urls: (String, String),
+    /// Dropping them stops forwarding.
+    forwards: Option<(PortForward, PortForward)>,
+}
+
+fn url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The local ports of a loop's port-forwards, kept as an annotation on the `restate` Service so that `status` and
+/// `port-forward` find them without any state on this machine.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Forwarded {
+    pub ingress: Option<u16>,
+    pub admin: Option<u16>,
+}
+
+impl Forwarded {
+    pub fn urls(&self) -> (String, String) {
+        (
+            url(self.ingress.unwrap_or_default()),
+            url(self.admin.unwrap_or_default()),
+        )
+    }
+}
+
+const FORWARD_ANNOTATION: &str = "dev.restate/port-forward";
+/// Not `restate-dev`: server-side apply by that manager would drop an annotation it did not set itself.
+const FORWARD_FIELD_MANAGER: &str = "restate-dev-port-forward";
+
+pub async fn forward_record(client: &kube::Client, namespace: &str) -> Result<Forwarded> {
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let service = services
+        .get_opt(RESTATE_NAME)
+        .await
+        .map_err(|e| Error::failed(format!("cannot read Service {namespace}/{RESTATE_NAME}")).source(e))?;
+    let recorded = service
+        .and_then(|s| s.metadata.annotations)
+        .and_then(|a| a.get(FORWARD_ANNOTATION).cloned())
+        .and_then(|text| serde_json::from_str(&text).ok());
+    Ok(recorded.unwrap_or_default())
+}
+
+async fn record_forward(client: &kube::Client, namespace: &str, ports: &Forwarded) -> Result<()> {
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let value = serde_json::to_string(ports).expect("ports serialize");
+    let patch = serde_json::json!({ "metadata": { "annotations": { FORWARD_ANNOTATION: value } } });
+    services
+        .patch(
+            RESTATE_NAME,
+            &PatchParams::apply(FORWARD_FIELD_MANAGER),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| Error::failed(format!("cannot annotate Service {namespace}/{RESTATE_NAME}")).source(e))?;
+    Ok(())
+}
+
+/// Starts both forwards on the wanted ports (free ones where none is wanted); the ports they got.
+pub async fn start_forwards(
+    client: &kube::Client,
+    namespace: &str,
+    wanted: Forwarded,
+) -> Result<((PortForward, PortForward), Forwarded)> {
+    let selector = "app=restate";
+    let ingress = PortForward::start(
+        client.clone(),
+        namespace,
+        selector,
+        INGRESS_PORT,
+        wanted.ingress.unwrap_or(0),
+    )
+    .await?;
+    let admin = PortForward::start(
+        client.clone(),
+        namespace,
+        selector,
+        ADMIN_PORT,
+        wanted.admin.unwrap_or(0),
+    )
+    .await?;
+    let got = Forwarded {
+        ingress: Some(ingress.local_addr().port()),
+        admin: Some(admin.local_addr().port()),
+    };
+    Ok(((ingress, admin), got))
+}
+
+/// A kind provider for `down` and `status`, which need its names and kubeconfig but none of `up`'s settings.
+pub fn kind_for_teardown(docker: &Docker, name: &str) -> Result<KindCluster> {
+    let settings = LoopSettings {
+        runtime: Runtime::Kind,
+        ingress_port: None,
+        admin_port: None,
+        node_image: None,
+        restate_binary: None,
+        timeout: DEFAULT_TIMEOUT,
+        verify: Verify::Skip,
+    };
+    KindCluster::new(docker.clone(), name, &settings, false)
+}
+
+/// The loop's minikube profile, when the minikube CLI is installed and the profile exists.
+pub fn minikube_profile(name: &str) -> Option<Minikube> {
+    Minikube::find(name, &Env::from_process()).ok().filter(Minikube::exists)
+}
+
+/// Removes what `up` installed into a cluster, keeping the cluster.
+pub async fn uninstall(context: &str, kubeconfig: Option<&Path>, namespace: &str, name: &str) -> Result<Removed> {
+    let client = context::connect(context, kubeconfig).await?;
+    delete::delete_installed(&client, namespace, name, DEFAULT_TIMEOUT).await
+}
+
+/// Where a loop's cluster is, found without remembered state: the context named, our kind node, or our minikube
+/// profile.
+pub async fn locate(docker: Option<&Docker>, name: &str, context: Option<&str>) -> Result<Option<Located>> {
+    if let Some(context) = context {
+        return Ok(Some(Located {
+            runtime: "context",
+            context: context.to_string(),
+            kubeconfig: None,
+            forwarded: true,
+        }));
+    }
+    if let Some(docker) = docker {
+        let kind = kind_for_teardown(docker, name)?;
+        if docker.inspect_container(&kind.node_name()).await?.is_some() {
+            let kubeconfig = Some(kind.kubeconfig.clone());
+            return Ok(Some(Located {
+                runtime: "kind",
+                context: kind.context(),
+                kubeconfig,
+                forwarded: false,
+            }));
         }
     }
+    Ok(minikube_profile(name).map(|_| Located {
+        runtime: "minikube",
+        context: name.to_string(),
+        kubeconfig: None,
+        forwarded: true,
+    }))
+}
+
+pub struct Located {
+    pub runtime: &'static str,
+    pub context: String,
+    pub kubeconfig: Option<PathBuf>,
+    /// Reached through port-forwards rather than published ports.
+    pub forwarded: bool,
+}
+
+impl Located {
+    pub async fn client(&self) -> Result<kube::Client> {
+        context::connect(&self.context, self.kubeconfig.as_deref()).await
+    }
+}
+
+/// The Kubernetes part of `status`: the loop's pods, and where ingress and admin answer.
+pub async fn status(
+    docker: Option<&Docker>,
+    name: &str,
+    namespace: &str,
+    context: Option<&str>,
+    status: &mut LoopStatus,
+) -> Result<()> {
+    let Some(located) = locate(docker, name, context).await? else {
+        return Ok(());
+    };
+    status.runtime = Some(located.runtime.to_string());
+    status.context = Some(located.context.clone());
+    status.namespace = Some(namespace.to_string());
+    let client = located.client().await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&labels::selector(name)))
+        .await
+        .map_err(|e| Error::failed(format!("cannot list the pods in namespace {namespace}")).source(e))?;
+    for pod in list.items {
+        let ready = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        status.components.push(Component {
+            kind: "pod",
+            name: pod.metadata.name.unwrap_or_default(),
+            state: if ready {
+                format!("{phase}, ready")
+            } else {
+                format!("{phase}, not ready")
+            },
+            healthy: ready,
+        });
+    }
+    let (ingress, admin) = if located.forwarded {
+        forward_record(&client, namespace).await?.urls()
+    } else {
+        let published = docker_ports(docker, name).await?;
+        (url(published.0), url(published.1))
+    };
+    let answering = Admin::new(&admin)?.wait_healthy(Duration::from_secs(2)).await.is_ok();
+    status.components.push(Component {
+        kind: if located.forwarded { "port-forward" } else { "node-port" },
+        name: format!("{admin}/health"),
+        state: match (answering, located.forwarded) {
+            (true, _) => "answering".into(),
+            (false, true) => "not running (start it with `restate-dev port-forward`)".into(),
+            (false, false) => "not answering".into(),
+        },
+        healthy: answering || located.forwarded,
+    });
+    status.ingress_url = Some(ingress);
+    status.admin_url = Some(admin);
+    Ok(())
+}
+
+/// The host ports the kind node publishes for ingress and admin.
+async fn docker_ports(docker: Option<&Docker>, name: &str) -> Result<(u16, u16)> {
+    let docker = docker.ok_or_else(|| Error::failed("the kind runtime needs Docker"))?;
+    let node = kind_for_teardown(docker, name)?.node_name();
+    let info = docker.inspect_container(&node).await?;
+    let port = |node_port: u16| {
+        info.as_ref()
+            .and_then(|i| i.ports.iter().find(|(c, _)| *c == node_port).map(|(_, h)| *h))
+            .unwrap_or_default()
+    };
+    Ok((port(INGRESS_NODE_PORT), port(ADMIN_NODE_PORT)))
 }

@@ -2,15 +2,17 @@
 //! `up`, `down` and `status` dispatch here.
 
 mod docker;
-mod kube;
+pub mod kube;
 
 use serde::Serialize;
 
 use crate::cli::DownArgs;
+use crate::cluster::Provider;
 use crate::cluster::Removed;
 use crate::config::{LoopSettings, ObjectSettings, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
+use crate::images;
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress, Registration, verify_sample};
 use crate::ui::Ui;
@@ -56,6 +58,9 @@ pub struct Summary {
     pub service_uri: String,
     pub deployment_id: String,
     pub services: Vec<String>,
+    /// True when ingress and admin are port-forwards, which `restate-dev port-forward` holds after `up`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
     /// The proving invocation and its answer; None with --no-verify.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<Verified>,
@@ -83,6 +88,8 @@ pub struct LoopStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub components: Vec<Component>,
+    /// The services registered with Restate, when its admin API answers.
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +124,9 @@ impl std::fmt::Display for LoopStatus {
         if let Some(url) = &self.admin_url {
             write!(f, "\n  admin     {url}")?;
         }
+        if !self.services.is_empty() {
+            write!(f, "\n  services  {}", self.services.join(", "))?;
+        }
         for c in &self.components {
             let mark = if c.healthy { "✓" } else { "✗" };
             write!(f, "\n  {mark} {:<12} {:<32} {}", c.kind, c.name, c.state)?;
@@ -130,8 +140,11 @@ pub async fn require_local_image(docker: &Docker, image: &str) -> Result<()> {
     if docker.image_exists(image).await? {
         return Ok(());
     }
-    Err(Error::prerequisite(format!("the service image {image} is not in the local Docker"))
-        .hint(format!("build it (`docker build -t {image} .`), pull it, or `docker load` it, then run up again")))
+    Err(
+        Error::prerequisite(format!("the service image {image} is not in the local Docker")).hint(format!(
+            "build it (`docker build -t {image} .`), pull it, or `docker load` it, then run up again"
+        )),
+    )
 }
 
 /// The last two steps, common to every runtime: register the service, then prove an invocation.
@@ -146,8 +159,16 @@ pub async fn register_and_verify(
     let registration = pipeline
         .step("register", async |_| {
             let registration = admin.register(service_uri, timeout).await?;
-            let detail = format!("{service_uri} as {} ({})", registration.id, registration.services.join(", "));
-            Ok(if registration.created { Done::ok(registration, detail) } else { Done::skipped(registration, detail) })
+            let detail = format!(
+                "{service_uri} as {} ({})",
+                registration.id,
+                registration.services.join(", ")
+            );
+            Ok(if registration.created {
+                Done::ok(registration, detail)
+            } else {
+                Done::skipped(registration, detail)
+            })
         })
         .await?;
     let verified = pipeline
@@ -156,7 +177,10 @@ pub async fn register_and_verify(
                 Verify::Skip => return Ok(Done::skipped(None, "--no-verify")),
                 Verify::Sample => {
                     ingress.wait_ready(timeout).await?;
-                    ("Greeter/greet".to_string(), serde_json::Value::String(verify_sample(ingress).await?))
+                    (
+                        "Greeter/greet".to_string(),
+                        serde_json::Value::String(verify_sample(ingress).await?),
+                    )
                 }
                 Verify::Handler { path, body } => {
                     ingress.wait_ready(timeout).await?;
@@ -173,17 +197,43 @@ pub async fn register_and_verify(
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     match &plan.setup.runtime {
         Runtime::Docker => docker::up(plan, pipeline).await,
-        _ => Err(Error::failed("not built yet")),
+        _ => kube::up(plan, pipeline).await,
     }
 }
 
-/// Removes everything this loop made, found by label.
-pub async fn down(name: &str, _args: &DownArgs, _ui: &Ui) -> Result<Removed> {
+/// Removes everything this loop made, found by label: the kind node or minikube profile restate-dev made (or,
+/// with `--keep-cluster`, only what was installed into it), the docker runtime's containers, network and volume,
+/// and with `--images` our images that no container uses. `--context` uninstalls from that context only.
+pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Result<Removed> {
+    if let Some(context) = &args.context {
+        return kube::uninstall(context, None, namespace, name).await;
+    }
     let docker = Docker::connect().await?;
-    docker::remove_loop(&docker, name, |_| false).await
+    let mut removed = Removed::new();
+    let kind = kube::kind_for_teardown(&docker, name)?;
+    let node = kind.node_name();
+    let has_node = docker.inspect_container(&node).await?.is_some();
+    if has_node {
+        removed.extend(match args.keep_cluster {
+            true => kube::uninstall(&kind.context(), Some(&kind.kubeconfig), namespace, name).await?,
+            false => kind.delete(ui).await?,
+        });
+    }
+    if let Some(minikube) = kube::minikube_profile(name) {
+        removed.extend(match args.keep_cluster {
+            true => kube::uninstall(name, None, namespace, name).await?,
+            false => minikube.delete(ui).await?,
+        });
+    }
+    let keep_node = (has_node && args.keep_cluster).then_some(node.as_str());
+    removed.extend(docker::remove_loop(&docker, name, keep_node).await?);
+    if args.images {
+        removed.extend(images::remove_unused(&docker).await?);
+    }
+    Ok(removed)
 }
 
-pub async fn status(name: &str, _context: Option<&str>, _ui: &Ui) -> Result<LoopStatus> {
+pub async fn status(name: &str, namespace: &str, context: Option<&str>) -> Result<LoopStatus> {
     let mut status = LoopStatus {
         name: name.to_string(),
         runtime: None,
@@ -193,9 +243,19 @@ pub async fn status(name: &str, _context: Option<&str>, _ui: &Ui) -> Result<Loop
         context: None,
         namespace: None,
         components: Vec::new(),
+        services: Vec::new(),
     };
-    let docker = Docker::connect().await?;
-    docker::status(&docker, name, &mut status).await?;
+    let docker = match context {
+        Some(_) => None,
+        None => Some(Docker::connect().await?),
+    };
+    if let Some(docker) = &docker {
+        docker::status(docker, name, &mut status).await?;
+    }
+    kube::status(docker.as_ref(), name, namespace, context, &mut status).await?;
+    if let Some(admin) = &status.admin_url {
+        status.services = Admin::new(admin)?.services().await.unwrap_or_default();
+    }
     status.healthy = status.exists() && status.components.iter().all(|c| c.healthy);
     Ok(status)
 }
