@@ -298,6 +298,20 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
         .expect("still there");
     assert!(node.running, "the stopped node was started again");
 
+    // running but half-made (no admin.conf), as an interrupted `up` leaves it: `up` recreates it, not reuses it
+    let third = cluster
+        .ensure(&ui())
+        .await
+        .err()
+        .expect("the stand-in cannot be bootstrapped");
+    assert!(third.to_string().contains("--retain"), "{third}");
+    let recreated = docker
+        .inspect_container(&cluster.node_name())
+        .await
+        .unwrap()
+        .expect("kept again");
+    assert_ne!(recreated.id, node.id, "the half-made node was recreated");
+
     let removed = cluster.delete(&ui()).await.expect("delete");
     let left = leftovers(&docker, &cluster).await;
     docker.remove_image(&image).await.unwrap();

@@ -167,6 +167,18 @@ impl KindCluster {
     }
 
     /// Reuses the existing node: starts it if stopped, refreshes the kubeconfig entries, checks the API.
+    /// Our running node whose bootstrap never wrote admin.conf.
+    async fn half_made(&self, info: &ContainerInfo) -> Result<bool> {
+        if !info.running || info.labels.get(CLUSTER_LABEL) != Some(&self.name) {
+            return Ok(false);
+        }
+        let probe = self
+            .docker
+            .exec(&info.name, &["test", "-f", "/etc/kubernetes/admin.conf"])
+            .await?;
+        Ok(probe.exit_code != 0)
+    }
+
     async fn reuse(&self, info: ContainerInfo, ui: &Ui) -> Result<Access> {
         let node = self.node_name();
         if info.labels.get(CLUSTER_LABEL) != Some(&self.name) {
@@ -418,7 +430,15 @@ impl Provider for KindCluster {
 
     async fn ensure(&self, ui: &Ui) -> Result<Access> {
         if let Some(info) = self.docker.inspect_container(&self.node_name()).await? {
-            return self.reuse(info, ui).await;
+            if !self.half_made(&info).await? {
+                return self.reuse(info, ui).await;
+            }
+            // An `up` interrupted (or killed) during bootstrap left a node without a control plane: start over.
+            ui.warn(format!(
+                "node {} was left half-made by an interrupted `up`; recreating it",
+                info.name
+            ));
+            self.docker.remove_container(&info.name).await?;
         }
         let image = self.local_image().await?.ok_or_else(|| {
             Error::prerequisite(format!(
