@@ -1,6 +1,6 @@
 //! Bad flags, config files and RESTATE_DEV_* variables: each must exit with code 2 and print one clear error on
-//! stderr that names the key and the value, and never panic. `render` resolves only the object settings; the
-//! port settings are checked by the config layer's unit tests (src/config/mod.rs), since no command here reads them.
+//! stderr that names the key and the value, and never panic. `render` resolves the object settings; `up` resolves
+//! the loop settings (ports, timeout, verify) in its first step, before it touches Docker.
 
 use std::io::Write;
 
@@ -284,5 +284,82 @@ fn json_output_carries_the_error_too() {
             .as_str()
             .unwrap()
             .contains("invalid replicas `0`")
+    );
+}
+
+/// `up` checks its own settings before anything else, so these fail the same way with Docker unreachable.
+fn up_refused(args: &[&str], config_text: Option<&str>, needles: &[&str]) -> String {
+    let mut command = restate_dev();
+    // -q: no step lines, so stderr holds the error alone.
+    command
+        .args(["up", "-q"])
+        .args(args)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let file = config_text.map(config);
+    if let Some(file) = &file {
+        command.arg("--config").arg(file.path());
+    }
+    refused(command, needles)
+}
+
+#[test]
+fn up_refuses_bad_loop_settings_before_touching_docker() {
+    up_refused(
+        &["--ingress-port", "70000"],
+        None,
+        &["ingress-port", "70000", "--ingress-port", "1 to 65535"],
+    );
+    up_refused(
+        &[],
+        Some("admin-port: 0\n"),
+        &["admin-port", "`0`", "config file", "1 to 65535"],
+    );
+    up_refused(
+        &["--ingress-port", "8080", "--admin-port", "8080"],
+        None,
+        &["admin-port", "8080", "same as ingress-port"],
+    );
+    up_refused(&["--timeout", "soon"], None, &["timeout", "soon", "duration"]);
+    up_refused(
+        &["--verify", "Greeter"],
+        None,
+        &["verify", "Greeter", "Service/handler"],
+    );
+    up_refused(
+        &["--verify", "Greeter/greet", "--verify-body", "{nope"],
+        None,
+        &["verify-body", "{nope", "JSON"],
+    );
+    up_refused(
+        &["--service-image", "my/greeter:1.0"],
+        None,
+        &["--service-image", "--verify"],
+    );
+    up_refused(
+        &["--runtime", "docker", "--context", "x"],
+        None,
+        &["--context", "--runtime"],
+    );
+}
+
+/// cargo-dist style: every verb's help is complete and shows examples.
+#[test]
+fn every_verb_has_help_with_examples() {
+    for verb in ["render", "up", "down", "status", "smoke", "doctor", "port-forward"] {
+        let output = restate_dev().args([verb, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{verb} --help failed");
+        assert!(help.contains("Examples:"), "{verb} --help has no examples:\n{help}");
+        assert!(
+            help.contains(&format!("restate-dev {verb}")),
+            "{verb} --help shows no invocation:\n{help}"
+        );
+    }
+    let top = restate_dev().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&top.stdout);
+    assert!(help.contains("Exit codes: 0 success"), "{help}");
+    assert!(
+        !help.contains("serve-sample"),
+        "the sample's entry point is hidden:\n{help}"
     );
 }
