@@ -266,6 +266,94 @@ fn sigint_during_up_exits_130_and_down_removes_everything() {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // What was half-made is resumed by the next `up`, and removed by `down`.
+    let summary = up(&name, &[]);
+    assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!");
     down(&name);
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+fn smoke(name: &str, extra: &[&str]) -> (Output, Value) {
+    let server = restate_server();
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut args: Vec<String> = [
+        "smoke",
+        "--runtime",
+        "docker",
+        "--restate-binary",
+        &server,
+        "--output",
+        "json",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(["--report".to_string(), report.path().display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let output = run(restate_dev(name, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let printed = json(&output);
+    let written: Value = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).unwrap();
+    assert_eq!(printed, written, "the report on stdout and in --report differ");
+    (output, written)
+}
+
+#[test]
+fn smoke_passes_reports_each_step_and_leaves_nothing() {
+    let name = loop_name("smoke-ok");
+    let _cleanup = Cleanup(name.clone());
+    let (output, report) = smoke(&name, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["passed"], true);
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "plan",
+            "preflight",
+            "cluster",
+            "images",
+            "install",
+            "register",
+            "verify",
+            "down"
+        ]
+    );
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["duration_ms"].is_u64() && s["status"] != "failed")
+    );
+    assert_eq!(report["summary"]["verified"]["answer"], "Hello, restate-dev!");
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[test]
+fn failed_smoke_still_tears_down_and_exits_non_zero() {
+    let name = loop_name("smoke-fail");
+    let _cleanup = Cleanup(name.clone());
+    // The sample has no Greeter/nope: verification fails after everything was made.
+    let (output, report) = smoke(&name, &["--verify", "Greeter/nope"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["passed"], false);
+    assert!(report["error"]["error"]["message"].is_string(), "{report}");
+    let statuses: Vec<(&str, &str)> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses.last(), Some(&("down", "ok")), "{statuses:?}");
+    assert!(statuses.contains(&("verify", "failed")), "{statuses:?}");
     assert_eq!(labelled(&name), Vec::<String>::new());
 }
