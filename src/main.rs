@@ -62,13 +62,16 @@ fn run(cli: Cli) -> Result<()> {
     })
 }
 
+/// A tracing filter that overrides -v, e.g. `RESTATE_DEV_LOG=restate_dev=trace`.
+pub const LOG_ENV: &str = "RESTATE_DEV_LOG";
+
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
         1 => "restate_dev=debug,info",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RESTATE_DEV_LOG").unwrap_or_else(|_| level.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| level.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

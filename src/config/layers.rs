@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 const ENV_PREFIX: &str = "RESTATE_DEV_";
-/// Read by clap for `--config`, so it is not a setting itself.
-const ENV_CONFIG: &str = "RESTATE_DEV_CONFIG";
+/// Variables that are not settings: `--config`'s (read by clap) and the log filter (read by `main`).
+const NOT_SETTINGS: [&str; 2] = ["RESTATE_DEV_CONFIG", crate::LOG_ENV];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -83,7 +83,7 @@ impl Layers {
         }
         let mut env: Vec<_> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != ENV_CONFIG)
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_SETTINGS.contains(&k.as_str()))
             .collect();
         env.sort();
         for (var, value) in env {
@@ -345,6 +345,9 @@ mod tests {
         assert_eq!(e.hint.as_deref(), Some("did you mean `RESTATE_DEV_NAMESPACE`?"));
         let e = Layers::load(Some(file("zzzzzzzz: 1\n").path()), []).unwrap_err();
         assert!(e.hint.unwrap().starts_with("valid keys: name, namespace"));
+        // The config file's path and the log filter are not settings, and not unknown either.
+        let ok = env(&[("RESTATE_DEV_CONFIG", "/x.yaml"), ("RESTATE_DEV_LOG", "debug")]);
+        assert!(Layers::load(None, ok).is_ok());
     }
 
     #[test]

@@ -3,9 +3,6 @@
 //! Everything the runtimes need from Docker goes through [`Docker`]: containers, networks, volumes, exec, images,
 //! plus host-port checks. Names of objects are plain `&str`; labels are the `BTreeMap`s of [`crate::labels`].
 
-// The shared API of the kind and docker runtimes, which call most of it; until they are merged, parts are unused.
-#![allow(dead_code, unused_imports)]
-
 mod connect;
 mod containers;
 mod exec;
@@ -16,11 +13,11 @@ mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use connect::{Endpoint, MIN_API_VERSION};
+pub use connect::Endpoint;
 pub use containers::{ContainerInfo, ContainerSpec, Mount, PortPublish};
 pub use exec::ExecOutput;
-pub use images::{BuildContext, ImageInfo};
-pub use networks::{NetworkInfo, NetworkSpec};
+pub use images::BuildContext;
+pub use networks::NetworkSpec;
 
 use crate::error::Error;
 

@@ -3,35 +3,24 @@
 //! scratch` builds of an in-memory context, tagged by the content of their binary, so an unchanged binary is
 //! never rebuilt.
 
-// The runtimes (kind, docker) call this; until they are merged, parts are unused.
-#![allow(dead_code, unused_imports)]
-
 mod elf;
 mod restate;
 mod rootfs;
 mod sample;
+mod tag;
 
 use std::collections::BTreeMap;
-
-use sha2::{Digest, Sha256};
 
 use crate::docker::{BuildContext, Docker};
 use crate::error::Result;
 use crate::ui::Ui;
-pub use restate::{
-    CA_BUNDLE_PATH, RestateImage, RestateSource, assemble_restate_image, check_restate_binary, ensure_restate_image,
-};
+pub use restate::{check_restate_binary, ensure_restate_image};
 pub use rootfs::Rootfs;
-pub use sample::{ensure_sample_image, sample_image_from, sample_reference};
+pub use sample::{ensure_sample_image, sample_reference};
+pub use tag::file_tag;
 
 /// Where our own images live; a dotted host keeps them apart from Docker Hub names.
 pub const REPOSITORY_PREFIX: &str = "restate-dev.local";
-
-/// The first 12 hex digits of the SHA-256 of `bytes`.
-pub fn content_tag(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
 
 /// Labels of the images we build: managed-by only, without the loop's name. An image is tagged by content, so
 /// two loops share it; `down --images` removes the managed images that no container uses any more.
@@ -77,11 +66,6 @@ pub async fn remove_unused(docker: &Docker) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn tags_are_short_stable_hashes() {
-        assert_eq!(super::content_tag(b"abc"), "ba7816bf8f01");
-    }
-
     #[test]
     fn image_labels_name_no_loop() {
         let labels = super::image_labels();

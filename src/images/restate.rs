@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{REPOSITORY_PREFIX, Rootfs, build, content_tag};
+use super::{REPOSITORY_PREFIX, Rootfs, build, file_tag};
 use crate::docker::Docker;
 use crate::error::{Context, Error, Kind, Result};
 use crate::ui::Ui;
@@ -41,6 +41,18 @@ pub enum RestateSource {
 pub struct RestateImage {
     pub reference: String,
     pub source: RestateSource,
+}
+
+impl std::fmt::Display for RestateImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reference = &self.reference;
+        match &self.source {
+            RestateSource::Binary(path) => write!(f, "{reference} (from {})", path.display()),
+            RestateSource::Local => write!(f, "{reference}"),
+            RestateSource::Pulled => write!(f, "{reference} (pulled)"),
+            RestateSource::PathFallback(path) => write!(f, "{reference} (from {} on PATH)", path.display()),
+        }
+    }
 }
 
 /// Checks that `path` is an executable ELF file, before anything is created. Errors name the path.
@@ -123,12 +135,12 @@ pub async fn ensure_restate_image(
 
 /// Builds `restate-dev.local/restate-server:<hash of the binary>` from `binary`, unless it exists; its reference.
 pub async fn assemble_restate_image(docker: &Docker, binary: &Path, ui: &Ui) -> Result<String> {
-    let bytes = std::fs::read(binary).failed(|| format!("cannot read {}", binary.display()))?;
-    let reference = format!("{REPOSITORY_PREFIX}/restate-server:{}", content_tag(&bytes));
+    let reference = format!("{REPOSITORY_PREFIX}/restate-server:{}", file_tag(binary)?);
     if docker.image_exists(&reference).await? {
         ui.info(format!("· image {reference} exists"));
         return Ok(reference);
     }
+    let bytes = std::fs::read(binary).failed(|| format!("cannot read {}", binary.display()))?;
     let mut rootfs = Rootfs::default();
     rootfs.add_executable(binary, &bytes, BINARY_PATH)?;
     drop(bytes);

@@ -59,7 +59,8 @@ impl Rootfs {
         self.dirs.insert(image_path.to_string(), mode);
     }
 
-    /// Paths inside the image, for messages and tests.
+    /// Paths inside the image.
+    #[cfg(test)]
     pub fn paths(&self) -> Vec<String> {
         self.dirs.keys().chain(self.files.keys()).cloned().collect()
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{REPOSITORY_PREFIX, Rootfs, build, content_tag};
+use super::{REPOSITORY_PREFIX, Rootfs, build, file_tag};
 use crate::docker::Docker;
 use crate::error::{Context, Result};
 use crate::ui::Ui;
@@ -17,12 +17,11 @@ const USER: &str = "65532:65532";
 /// The sample service's image, tagged by the content of this executable (never `latest`).
 pub fn sample_reference() -> Result<String> {
     let exe = std::env::current_exe().failed(|| "cannot find restate-dev's own executable".into())?;
-    let bytes = std::fs::read(&exe).failed(|| format!("cannot read {}", exe.display()))?;
-    Ok(reference_for(&bytes))
+    reference_for(&exe)
 }
 
-fn reference_for(exe: &[u8]) -> String {
-    format!("{REPOSITORY_PREFIX}/greeter:{}", content_tag(exe))
+fn reference_for(exe: &Path) -> Result<String> {
+    Ok(format!("{REPOSITORY_PREFIX}/greeter:{}", file_tag(exe)?))
 }
 
 /// The sample image of this executable, built unless its tag already exists; its reference.
@@ -32,13 +31,13 @@ pub async fn ensure_sample_image(docker: &Docker, ui: &Ui) -> Result<String> {
 }
 
 /// The sample image of the restate-dev executable at `exe`, built unless its tag already exists.
-pub async fn sample_image_from(docker: &Docker, exe: &Path, ui: &Ui) -> Result<String> {
-    let bytes = std::fs::read(exe).failed(|| format!("cannot read {}", exe.display()))?;
-    let reference = reference_for(&bytes);
+async fn sample_image_from(docker: &Docker, exe: &Path, ui: &Ui) -> Result<String> {
+    let reference = reference_for(exe)?;
     if docker.image_exists(&reference).await? {
         ui.info(format!("· image {reference} exists"));
         return Ok(reference);
     }
+    let bytes = std::fs::read(exe).failed(|| format!("cannot read {}", exe.display()))?;
     let mut rootfs = Rootfs::default();
     rootfs.add_executable(exe, &bytes, EXE_PATH)?;
     drop(bytes);

@@ -78,13 +78,12 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         .step("images", async |_| {
             let binary = plan.setup.restate_binary.as_deref();
             let restate = images::ensure_restate_image(&docker, &plan.objects.restate_image, binary, &ui).await?;
-            let restate = restate.reference;
             let service = match &plan.objects.service_image {
                 Some(image) => image.clone(),
                 None => images::ensure_sample_image(&docker, &ui).await?,
             };
             let detail = format!("{restate}, {service}");
-            Ok(Done::ok((restate, service), detail))
+            Ok(Done::ok((restate.reference, service), detail))
         })
         .await?;
     let admin_url = format!("http://127.0.0.1:{}", host_ports.admin);
@@ -94,11 +93,12 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         .step("install", async |step| {
             let restate = restate_spec(plan, &names, &restate_image, host_ports);
             let restate_changed = ensure_container(&docker, &restate).await?;
+            // The service does not need Restate to start, so it starts while Restate does.
+            let service = service_spec(plan, &names, &service_image);
+            let service_changed = ensure_container(&docker, &service).await?;
             step.set_message("waiting for Restate's admin API");
             let alive = || running_or_fail(&docker, &names.restate);
             admin.wait_healthy_while(plan.setup.timeout, alive).await?;
-            let service = service_spec(plan, &names, &service_image);
-            let service_changed = ensure_container(&docker, &service).await?;
             let detail = format!("containers {} and {}", names.restate, names.service);
             Ok(if restate_changed || service_changed {
                 Done::ok((), detail)

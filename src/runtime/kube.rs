@@ -83,6 +83,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
                         Some(image) => image.clone(),
                         None => images::ensure_sample_image(docker, &ui).await?,
                     };
+                    ui.info(format!("Restate image: {restate}"));
                     (restate.reference, service)
                 }
                 // An existing cluster pulls images itself.
