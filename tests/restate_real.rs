@@ -1,16 +1,6 @@
 //! The Restate client and the sample service against the real thing: `$RESTATE_SERVER_BIN` (installed by
 //! scripts/install-deps.sh) on loopback ports, and `restate-dev serve-sample`. Every test starts its own server,
 //! with its own ports and data directory, so they run in parallel; guards kill what they started, by PID.
-//!
-//! The crate is a binary, so the client modules are compiled into this test directly; what the test does not call
-//! would warn here, hence the `allow`s.
-
-#[allow(dead_code)]
-#[path = "../src/error.rs"]
-mod error;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/restate/mod.rs"]
-mod restate;
 
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
@@ -18,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use error::Kind;
-use restate::{Admin, Ingress, verify_sample};
+use restate_dev::error::Kind;
+use restate_dev::restate::{Admin, Ingress, verify_sample};
 
 /// Generous bounds for a shared 2-core machine; Restate itself is healthy in well under a second.
 const START: Duration = Duration::from_secs(60);
