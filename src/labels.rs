@@ -22,5 +22,29 @@ pub fn for_loop(name: &str) -> BTreeMap<String, String> {
 
 /// A label selector matching one loop's things.
 pub fn selector(name: &str) -> String {
-    format!("{MANAGED_BY_KEY}={MANAGED_BY},{LOOP_KEY}={name}")
+    to_selector(&for_loop(name))
+}
+
+/// `key=value,…`: a Kubernetes equality selector, and how Docker filters and our messages name a label set.
+pub fn to_selector(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_loop_selector_names_both_labels() {
+        assert_eq!(
+            super::selector("a"),
+            "app.kubernetes.io/managed-by=restate-dev,dev.restate.loop=a"
+        );
+        assert_eq!(
+            super::to_selector(&super::shared()),
+            "app.kubernetes.io/managed-by=restate-dev"
+        );
+    }
 }

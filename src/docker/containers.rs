@@ -372,11 +372,7 @@ fn is_missing_image(error: &Error) -> bool {
 }
 
 pub(super) fn describe(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    crate::labels::to_selector(labels)
 }
 
 #[cfg(test)]

@@ -223,13 +223,7 @@ fn deployment_progress(deploy: &Deployment) -> Progress {
 /// `matchLabels` as a selector string; our workloads use no `matchExpressions`.
 fn label_selector(selector: &LabelSelector) -> Option<String> {
     let labels: &BTreeMap<String, String> = selector.match_labels.as_ref()?;
-    (!labels.is_empty()).then(|| {
-        labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
+    (!labels.is_empty()).then(|| crate::labels::to_selector(labels))
 }
 
 #[cfg(test)]
