@@ -35,7 +35,10 @@ async fn running_toolbox(docker: &Docker, test: &str, cleanup: &mut Cleanup) -> 
     cleanup.images.push(tag.clone());
     toolbox(docker, &tag, &labels).await;
     cleanup.containers.push(name.clone());
-    docker.run_container(&ContainerSpec::new(&name, &tag, labels)).await.unwrap();
+    docker
+        .run_container(&ContainerSpec::new(&name, &tag, labels))
+        .await
+        .unwrap();
     (tag, name)
 }
 
@@ -99,7 +102,10 @@ async fn networks_are_created_listed_and_removed_by_label() {
     let info = docker.inspect_network(&name).await.unwrap().unwrap();
     assert_eq!(info.containers, vec![member.clone()]);
     let member_info = docker.inspect_container(&member).await.unwrap().unwrap();
-    assert!(member_info.addresses[&name].starts_with(|c: char| c.is_ascii_digit()), "{member_info:?}");
+    assert!(
+        member_info.addresses[&name].starts_with(|c: char| c.is_ascii_digit()),
+        "{member_info:?}"
+    );
 
     // Docker refuses to remove a network in use; the error says what and which.
     let e = docker.remove_network(&name).await.unwrap_err();
@@ -120,9 +126,13 @@ async fn containers_live_log_and_die_as_inspected() {
     let labels = labels::for_loop(&name);
     cleanup.containers.push(name.clone());
     let mut spec = ContainerSpec::new(&name, &tag, labels.clone());
-    spec.cmd = ["/bin/sh", "-c", "echo starting; sleep 1; echo ready now; exec sleep 600"]
-        .map(String::from)
-        .to_vec();
+    spec.cmd = [
+        "/bin/sh",
+        "-c",
+        "echo starting; sleep 1; echo ready now; exec sleep 600",
+    ]
+    .map(String::from)
+    .to_vec();
     spec.mounts = vec![Mount::Volume {
         name: None,
         target: "/data".into(),
@@ -133,7 +143,10 @@ async fn containers_live_log_and_die_as_inspected() {
     docker.start_container(&name).await.unwrap();
 
     let ready = regex::Regex::new("^ready").unwrap();
-    let line = docker.wait_for_log(&name, &ready, Duration::from_secs(30)).await.unwrap();
+    let line = docker
+        .wait_for_log(&name, &ready, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(line, "ready now");
     let running = docker.inspect_container(&name).await.unwrap().unwrap();
     assert!(running.running && running.exit_code.is_none(), "{running:?}");
@@ -145,17 +158,27 @@ async fn containers_live_log_and_die_as_inspected() {
 
     // A line that never comes is a Timeout with the log's tail attached.
     let never = regex::Regex::new("never").unwrap();
-    let e = docker.wait_for_log(&name, &never, Duration::from_secs(1)).await.unwrap_err();
+    let e = docker
+        .wait_for_log(&name, &never, Duration::from_secs(1))
+        .await
+        .unwrap_err();
     assert_eq!(e.exit_code(), 4, "{e}");
     assert!(e.details.iter().any(|d| d.contains("ready now")), "{e}");
 
     docker.stop_container(&name, Duration::from_secs(1)).await.unwrap();
     let stopped = docker.inspect_container(&name).await.unwrap().unwrap();
     assert_eq!(stopped.status, "exited");
-    assert_eq!(stopped.exit_code, Some(137), "sleep ignores SIGTERM as PID 1, so it is killed");
+    assert_eq!(
+        stopped.exit_code,
+        Some(137),
+        "sleep ignores SIGTERM as PID 1, so it is killed"
+    );
     // Stopping again, or stopping what does not exist, is not an error.
     docker.stop_container(&name, Duration::from_secs(1)).await.unwrap();
-    docker.stop_container("rdt-no-such-container", Duration::from_secs(1)).await.unwrap();
+    docker
+        .stop_container("rdt-no-such-container", Duration::from_secs(1))
+        .await
+        .unwrap();
 
     // Removal takes the anonymous volume with it.
     assert!(docker.remove_container(&name).await.unwrap());
@@ -175,7 +198,10 @@ async fn a_container_that_exits_before_its_line_fails_the_wait() {
     spec.cmd = ["/bin/sh", "-c", "echo boom >&2; exit 3"].map(String::from).to_vec();
     docker.run_container(&spec).await.unwrap();
     let ready = regex::Regex::new("ready").unwrap();
-    let e = docker.wait_for_log(&name, &ready, Duration::from_secs(30)).await.unwrap_err();
+    let e = docker
+        .wait_for_log(&name, &ready, Duration::from_secs(30))
+        .await
+        .unwrap_err();
     assert_eq!(e.exit_code(), 1, "{e}");
     assert!(e.message.contains("exited with code 3"), "{e}");
     assert!(e.details.iter().any(|d| d.contains("boom")), "{e}");
@@ -213,7 +239,14 @@ async fn exec_captures_output_and_exit_code() {
     let e = docker.exec_ok(&name, &cmd).await.unwrap_err();
     assert!(e.message.contains("exited with code 3"), "{e}");
     assert!(e.details.iter().any(|d| d.contains("err")), "{e}");
-    assert_eq!(docker.exec_ok(&name, &["/bin/cat", "/etc/hostname"]).await.unwrap().len(), 13);
+    assert_eq!(
+        docker
+            .exec_ok(&name, &["/bin/cat", "/etc/hostname"])
+            .await
+            .unwrap()
+            .len(),
+        13
+    );
 }
 
 #[tokio::test]
@@ -226,7 +259,11 @@ async fn exec_stdin_sees_exactly_the_bytes_streamed() {
     let chunks: Vec<Bytes> = (0..97u32)
         .map(|i| {
             let len = 40_000 + (i as usize * 1_777) % 90_000;
-            Bytes::from((0..len).map(|j| (j as u32 ^ i.wrapping_mul(2_654_435_761)) as u8).collect::<Vec<_>>())
+            Bytes::from(
+                (0..len)
+                    .map(|j| (j as u32 ^ i.wrapping_mul(2_654_435_761)) as u8)
+                    .collect::<Vec<_>>(),
+            )
         })
         .collect();
     let expected = chunks.iter().fold(Sha256::new(), |mut h, c| {
@@ -235,7 +272,10 @@ async fn exec_stdin_sees_exactly_the_bytes_streamed() {
     });
     let expected = format!("{:x}", expected.finalize());
     let input = futures::stream::iter(chunks.into_iter().map(Ok));
-    let output = docker.exec_with_stdin(&name, &["/usr/bin/sha256sum"], input).await.unwrap();
+    let output = docker
+        .exec_with_stdin(&name, &["/usr/bin/sha256sum"], input)
+        .await
+        .unwrap();
     assert_eq!(output.exit_code, 0, "{output:?}");
     assert_eq!(output.stdout.split_whitespace().next(), Some(expected.as_str()));
 

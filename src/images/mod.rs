@@ -47,7 +47,7 @@ async fn build(docker: &Docker, reference: &str, rootfs: &Rootfs, dockerfile_tai
     let step = ui.step(format!("build image {reference}"));
     let mut context = BuildContext::new();
     rootfs.write_to(&mut context, "rootfs")?;
-    let dockerfile = format!("FROM scratch\nCOPY rootfs/ /\n{dockerfile_tail}");
+    let dockerfile = format!("FROM scratch\n{}{dockerfile_tail}", rootfs.copy_lines("rootfs"));
     context.add("Dockerfile", 0o644, dockerfile.as_bytes())?;
     let tar = context.into_tar()?;
     let size = tar.len();

@@ -14,6 +14,8 @@ use crate::error::{Context, Error, Kind, Result};
 use crate::ui::Ui;
 
 const BINARY_PATH: &str = "/usr/local/bin/restate-server";
+/// The user of the Helm chart's securityContext (runAsUser 1000, runAsGroup 3000).
+const USER: &str = "1000:3000";
 /// Where the server (through rustls' native roots) looks for CA certificates.
 pub const CA_BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// CA bundles of the usual distributions, in the order we try them (after $SSL_CERT_FILE).
@@ -134,11 +136,9 @@ pub async fn assemble_restate_image(docker: &Docker, binary: &Path, ui: &Ui) -> 
     drop(bytes);
     rootfs.add_host_file(&host_ca_bundle()?, CA_BUNDLE_PATH);
     rootfs.add_dir("/tmp", 0o1777);
-    rootfs.add_dir("/restate-data", 0o775);
-    // COPY gives everything to root; --chown (classic builder too) hands the data directory to the server's user.
+    rootfs.add_owned_dir("/restate-data", 0o775, USER);
     let tail = format!(
-        "COPY --chown=1000:3000 rootfs/restate-data/ /restate-data/\n\
-         USER 1000:3000\nWORKDIR /\n\
+        "USER {USER}\nWORKDIR /\n\
          EXPOSE 8080 9070 5122\n\
          ENTRYPOINT [\"{BINARY_PATH}\"]\n"
     );

@@ -45,7 +45,8 @@ impl Drop for Cleanup {
         run(&["rm", "-f", "-v"], &self.containers);
         run(&["network", "rm"], &self.networks);
         run(&["volume", "rm", "-f"], &self.volumes);
-        run(&["rmi", "-f"], &self.images);
+        // Without -f: an image some other container still uses (content-tagged ones are shared) stays.
+        run(&["rmi"], &self.images);
     }
 }
 
@@ -54,7 +55,9 @@ pub fn quiet_ui() -> crate::ui::Ui {
 }
 
 pub async fn docker() -> Docker {
-    Docker::connect().await.unwrap_or_else(|e| panic!("these tests need a Docker daemon: {e}"))
+    Docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need a Docker daemon: {e}"))
 }
 
 /// Builds `tag` holding /bin/sh, sleep, cat, wc and sha256sum from this machine, with their libraries.
@@ -67,7 +70,14 @@ pub async fn toolbox(docker: &Docker, tag: &str, labels: &std::collections::BTre
     let mut context = BuildContext::new();
     rootfs.write_to(&mut context, "rootfs").unwrap();
     context
-        .add("Dockerfile", 0o644, b"FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sleep\", \"600\"]\n")
+        .add(
+            "Dockerfile",
+            0o644,
+            b"FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sleep\", \"600\"]\n",
+        )
         .unwrap();
-    docker.build_image(tag, labels, context.into_tar().unwrap()).await.unwrap();
+    docker
+        .build_image(tag, labels, context.into_tar().unwrap())
+        .await
+        .unwrap();
 }
