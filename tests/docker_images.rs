@@ -67,8 +67,8 @@ async fn sample_image_is_tagged_by_content_runs_non_root_and_serves_h2c() {
     let exe = Path::new(RESTATE_DEV);
     let reference = images::sample_image_from(&docker, exe, &ui).await.unwrap();
     cleanup.images.push(reference.clone());
-    let tag = images::content_tag(&std::fs::read(exe).unwrap());
-    assert_eq!(reference, format!("restate-dev.local/greeter:{tag}"));
+    assert_eq!(reference, images::sample_reference_of(exe).unwrap());
+    assert!(reference.starts_with("restate-dev.local/greeter:"), "{reference}");
     let first = docker.inspect_image(&reference).await.unwrap().unwrap();
     assert_eq!(first.labels, images::image_labels());
     // Asking again finds the tag and builds nothing.
@@ -128,8 +128,12 @@ async fn restate_image_from_a_static_binary_is_healthy_on_a_volume() {
         .unwrap();
     cleanup.images.push(chosen.reference.clone());
     assert_eq!(chosen.source, RestateSource::Binary(binary.clone()));
-    let tag = images::content_tag(&std::fs::read(&binary).unwrap());
-    assert_eq!(chosen.reference, format!("restate-dev.local/restate-server:{tag}"));
+    assert_eq!(chosen.reference, images::restate_reference_of(&binary).unwrap());
+    assert!(
+        chosen.reference.starts_with("restate-dev.local/restate-server:"),
+        "{}",
+        chosen.reference
+    );
     let config = docker
         .client()
         .inspect_image(&chosen.reference)
@@ -227,5 +231,71 @@ async fn an_unpullable_restate_image_names_both_ways_out() {
                 "{hint}"
             );
         }
+    }
+}
+
+/// Prints how long assembling each image takes; run by scripts/measure-image-build.sh, asserts nothing on time.
+#[tokio::test]
+#[ignore = "a measurement, run by scripts/measure-image-build.sh"]
+async fn measure_image_builds() {
+    let docker = docker().await;
+    let ui = quiet_ui();
+    let exe = PathBuf::from(RESTATE_DEV);
+    let server = restate_server_bin();
+    for (what, binary) in [("sample", exe), ("restate-server", server)] {
+        let mut cleanup = Cleanup::default();
+        let seconds = |started: Instant| format!("{:.2}s", started.elapsed().as_secs_f64());
+        let build = |reference: String| {
+            let (docker, ui, binary) = (&docker, &ui, &binary);
+            async move {
+                match what {
+                    "sample" => images::build_sample_image(docker, binary, Some(&reference), ui).await,
+                    _ => images::build_restate_image(docker, binary, Some(&reference), ui).await,
+                }
+                .unwrap()
+            }
+        };
+        let ensure = || {
+            let (docker, ui, binary) = (&docker, &ui, &binary);
+            async move {
+                match what {
+                    "sample" => images::sample_image_from(docker, binary, ui).await,
+                    _ => images::assemble_restate_image(docker, binary, ui).await,
+                }
+                .unwrap()
+            }
+        };
+        let content_reference = match what {
+            "sample" => images::sample_reference_of(&binary),
+            _ => images::restate_reference_of(&binary),
+        }
+        .unwrap();
+        let existed = docker.image_exists(&content_reference).await.unwrap();
+        let first = format!("restate-dev.local/measure-{what}:{}", unique("first"));
+        let second = format!("restate-dev.local/measure-{what}:{}", unique("second"));
+        cleanup.images.extend([first.clone(), second.clone()]);
+        let started = Instant::now();
+        build(first).await;
+        let cold = seconds(started);
+        let started = Instant::now();
+        build(second).await;
+        let layer_cached = seconds(started);
+        if !existed {
+            cleanup.images.push(content_reference.clone());
+            ensure().await;
+        }
+        let started = Instant::now();
+        ensure().await;
+        let tag_present = seconds(started);
+        let size = std::fs::metadata(&binary).unwrap().len() / (1024 * 1024);
+        println!(
+            "{what} image ({size} MiB binary): build {cold}{}, rebuild on Docker's layer cache {layer_cached}, \
+             again with its tag present (hash + inspect, no build) {tag_present}",
+            if existed {
+                " (its layers already existed, so this was cached too)"
+            } else {
+                ""
+            },
+        );
     }
 }
