@@ -1,21 +1,21 @@
-//! restate-dev as a library: the binary is `main` below, and integration tests reach the few modules they drive
-//! directly (`error`, `restate`) without compiling sources into themselves. Everything else stays private, so the
-//! compiler still reports dead code in it.
+//! restate-dev as a library: the binary is `main` below, and integration tests reach the modules they drive
+//! directly (the Docker wrapper, images, the Restate client) without compiling sources into themselves. Everything
+//! else stays private, so the compiler still reports dead code in it.
 
 mod cli;
 mod cluster;
 mod commands;
 mod config;
-mod docker;
+pub mod docker;
 pub mod error;
-mod images;
+pub mod images;
 mod k8s;
-mod labels;
+pub mod labels;
 mod pipeline;
 pub mod restate;
 mod runtime;
 mod sample;
-mod ui;
+pub mod ui;
 
 use clap::Parser;
 

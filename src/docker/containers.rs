@@ -1,15 +1,16 @@
-//! Containers: create from a small spec, start, remove (with their anonymous volumes), inspect, list by
+//! Containers: create from a small spec, start, stop, remove (with their anonymous volumes), inspect, list by
 //! label, read logs, and wait for a log line with a bound.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, MountType, MountVolumeOptions, NetworkingConfig, PortBinding,
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, MountType, MountVolumeOptions,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-#[cfg(test)]
-use bollard::query_parameters::StopContainerOptions;
-use bollard::query_parameters::{CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+};
 use futures::StreamExt;
 use regex::Regex;
 
@@ -39,7 +40,19 @@ impl PortPublish {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     /// A named volume (created on first use, with the container's labels), or an anonymous one if `name` is None.
-    Volume { name: Option<String>, target: String },
+    Volume {
+        name: Option<String>,
+        target: String,
+    },
+    /// A host path, e.g. `/lib/modules` read-only for kind nodes.
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+    },
+    Tmpfs {
+        target: String,
+    },
 }
 
 /// What to create. Fields left empty take Docker's (and the image's) defaults.
@@ -48,6 +61,9 @@ pub struct ContainerSpec {
     pub name: String,
     pub image: String,
     pub labels: BTreeMap<String, String>,
+    pub hostname: Option<String>,
+    /// Replaces the image's entrypoint when set.
+    pub entrypoint: Option<Vec<String>>,
     /// Replaces the image's command when not empty.
     pub cmd: Vec<String>,
     /// `KEY=value` pairs.
@@ -58,6 +74,15 @@ pub struct ContainerSpec {
     pub aliases: Vec<String>,
     pub ports: Vec<PortPublish>,
     pub mounts: Vec<Mount>,
+    pub privileged: bool,
+    pub security_opts: Vec<String>,
+    /// A private cgroup namespace (kind nodes need one).
+    pub cgroupns_private: bool,
+    /// Restart on failure at most this many times.
+    pub restart_on_failure: Option<i64>,
+    pub tty: bool,
+    /// Run an init process as PID 1.
+    pub init: Option<bool>,
 }
 
 impl ContainerSpec {
@@ -97,12 +122,36 @@ impl ContainerSpec {
                     }),
                     ..Default::default()
                 },
+                Mount::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => bollard::models::Mount {
+                    typ: Some(MountType::BIND),
+                    source: Some(source.clone()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                Mount::Tmpfs { target } => bollard::models::Mount {
+                    typ: Some(MountType::TMPFS),
+                    target: Some(target.clone()),
+                    ..Default::default()
+                },
             })
             .collect::<Vec<_>>();
         let host_config = HostConfig {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             mounts: (!mounts.is_empty()).then_some(mounts),
+            privileged: self.privileged.then_some(true),
+            security_opt: (!self.security_opts.is_empty()).then(|| self.security_opts.clone()),
+            cgroupns_mode: self.cgroupns_private.then_some(HostConfigCgroupnsModeEnum::PRIVATE),
+            restart_policy: self.restart_on_failure.map(|n| RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: Some(n),
+            }),
             network_mode: self.network.clone(),
+            init: self.init,
             ..Default::default()
         };
         let networking_config = self.network.as_ref().map(|network| NetworkingConfig {
@@ -116,11 +165,14 @@ impl ContainerSpec {
         });
         ContainerCreateBody {
             image: Some(self.image.clone()),
+            hostname: self.hostname.clone(),
+            entrypoint: self.entrypoint.clone(),
             cmd: (!self.cmd.is_empty()).then(|| self.cmd.clone()),
             env: (!self.env.is_empty()).then(|| self.env.clone()),
             user: self.user.clone(),
             labels: Some(to_hash(&self.labels)),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            tty: self.tty.then_some(true),
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
@@ -189,7 +241,6 @@ impl Docker {
     }
 
     /// Stops with a grace period; a container that is missing or already stopped is fine.
-    #[cfg(test)]
     pub async fn stop_container(&self, name: &str, grace: Duration) -> Result<()> {
         let options = StopContainerOptions {
             t: Some(grace.as_secs().try_into().unwrap_or(i32::MAX)),

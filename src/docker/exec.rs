@@ -117,9 +117,8 @@ impl Docker {
             }
             Ok::<_, Error>((stdout, stderr))
         };
-        let (fed, collected) = tokio::join!(feed, collect);
-        fed?;
-        let (stdout, stderr) = collected?;
+        // A failed input ends the exec at once: waiting for output would wait for a command still reading stdin.
+        let ((), (stdout, stderr)) = tokio::try_join!(feed, collect)?;
         let inspected = self
             .client
             .inspect_exec(&created.id)

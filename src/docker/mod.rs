@@ -13,11 +13,11 @@ mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use connect::Endpoint;
+pub use connect::{Endpoint, MIN_API_VERSION};
 pub use containers::{ContainerInfo, ContainerSpec, Mount, PortPublish};
 pub use exec::ExecOutput;
-pub use images::BuildContext;
-pub use networks::NetworkSpec;
+pub use images::{BuildContext, ImageInfo};
+pub use networks::{NetworkInfo, NetworkSpec};
 
 use crate::error::Error;
 

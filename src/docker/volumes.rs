@@ -1,14 +1,30 @@
-//! Volumes (created labelled by the containers that mount them): found by label, removed.
+//! Volumes: created labelled, found by label, removed.
 
 use std::collections::BTreeMap;
 
+use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
 
 use super::containers::describe;
-use super::{Docker, is_not_found, label_filters};
+use super::{Docker, is_not_found, label_filters, to_hash};
 use crate::error::Result;
 
 impl Docker {
+    /// Creates a local volume (or finds the one of that name); its name.
+    pub async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<String> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(to_hash(labels)),
+            ..Default::default()
+        };
+        let volume = self
+            .client
+            .create_volume(request)
+            .await
+            .map_err(|e| self.fail(e, "create volume", name))?;
+        Ok(volume.name)
+    }
+
     /// Names of the volumes carrying every one of `labels`.
     pub async fn list_volumes(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>> {
         let options = ListVolumesOptions {

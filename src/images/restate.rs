@@ -8,12 +8,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{REPOSITORY_PREFIX, Rootfs, build, file_tag};
+use super::{Recipe, Rootfs, executable_head, file_tag};
 use crate::docker::Docker;
-use crate::error::{Context, Error, Kind, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ui::Ui;
 
 const BINARY_PATH: &str = "/usr/local/bin/restate-server";
+/// The user of the Helm chart's securityContext (runAsUser 1000, runAsGroup 3000).
+const USER: &str = "1000:3000";
 /// Where the server (through rustls' native roots) looks for CA certificates.
 pub const CA_BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// CA bundles of the usual distributions, in the order we try them (after $SSL_CERT_FILE).
@@ -133,29 +135,36 @@ pub async fn ensure_restate_image(
     }
 }
 
-/// Builds `restate-dev.local/restate-server:<hash of the binary>` from `binary`, unless it exists; its reference.
+/// Builds `restate-dev.local/restate-server:<hash of binary and recipe>` from `binary` unless it exists; the
+/// reference.
 pub async fn assemble_restate_image(docker: &Docker, binary: &Path, ui: &Ui) -> Result<String> {
-    let reference = format!("{REPOSITORY_PREFIX}/restate-server:{}", file_tag(binary)?);
-    if docker.image_exists(&reference).await? {
-        ui.info(format!("· image {reference} exists"));
-        return Ok(reference);
-    }
-    let bytes = std::fs::read(binary).failed(|| format!("cannot read {}", binary.display()))?;
+    let (reference, recipe) = prepare(binary)?;
+    recipe.ensure(docker, &reference, ui).await?;
+    Ok(reference)
+}
+
+/// Builds the Restate image of `binary` as `reference` (default: its content reference), even if it exists.
+pub async fn build_restate_image(docker: &Docker, binary: &Path, reference: Option<&str>, ui: &Ui) -> Result<String> {
+    let (content_reference, recipe) = prepare(binary)?;
+    let reference = reference.map_or(content_reference, str::to_string);
+    recipe.build(docker, &reference, ui).await?;
+    Ok(reference)
+}
+
+/// The reference the Restate image assembled from `binary` gets.
+pub fn restate_reference_of(binary: &Path) -> Result<String> {
+    Ok(prepare(binary)?.0)
+}
+
+fn prepare(binary: &Path) -> Result<(String, Recipe)> {
     let mut rootfs = Rootfs::default();
-    rootfs.add_executable(binary, &bytes, BINARY_PATH)?;
-    drop(bytes);
+    rootfs.add_executable(binary, &executable_head(binary)?, BINARY_PATH)?;
     rootfs.add_host_file(&host_ca_bundle()?, CA_BUNDLE_PATH);
     rootfs.add_dir("/tmp", 0o1777);
-    rootfs.add_dir("/restate-data", 0o775);
-    // COPY gives everything to root; --chown (classic builder too) hands the data directory to the server's user.
-    let tail = format!(
-        "COPY --chown=1000:3000 rootfs/restate-data/ /restate-data/\n\
-         USER 1000:3000\nWORKDIR /\n\
-         EXPOSE 8080 9070 5122\n\
-         ENTRYPOINT [\"{BINARY_PATH}\"]\n"
-    );
-    build(docker, &reference, &rootfs, &tail, ui).await?;
-    Ok(reference)
+    rootfs.add_owned_dir("/restate-data", 0o775, USER);
+    let tail = format!("USER {USER}\nWORKDIR /\nEXPOSE 8080 9070 5122\nENTRYPOINT [\"{BINARY_PATH}\"]\n");
+    let recipe = Recipe { rootfs, tail };
+    Ok((recipe.reference("restate-server", &file_tag(binary)?), recipe))
 }
 
 /// The host's CA bundle: $SSL_CERT_FILE, else the first of the distributions' usual paths.

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub struct Rootfs {
     files: BTreeMap<String, Source>,
     dirs: BTreeMap<String, u32>,
+    /// Directories owned by a `uid:gid` other than root, by path.
+    owned_dirs: BTreeMap<String, (u32, String)>,
 }
 
 /// A host file, and the mode to give it (None keeps the host's).
@@ -59,22 +61,46 @@ impl Rootfs {
         self.dirs.insert(image_path.to_string(), mode);
     }
 
-    /// Paths inside the image.
-    #[cfg(test)]
-    pub fn paths(&self) -> Vec<String> {
-        self.dirs.keys().chain(self.files.keys()).cloned().collect()
+    /// Adds an empty directory with `mode`, owned by `owner` (`uid:gid`).
+    pub fn add_owned_dir(&mut self, image_path: &str, mode: u32, owner: &str) {
+        self.owned_dirs
+            .insert(image_path.to_string(), (mode, owner.to_string()));
     }
 
-    /// Writes the files under `prefix/` of a build context.
+    /// Paths inside the image, for messages and tests.
+    pub fn paths(&self) -> Vec<String> {
+        let dirs = self.dirs.keys().chain(self.owned_dirs.keys());
+        dirs.chain(self.files.keys()).cloned().collect()
+    }
+
+    /// Writes the files under `prefix/` of a build context, and directories owned by someone else under
+    /// `prefix-OWNER/` (COPY makes everything root's unless `--chown` says otherwise, per COPY).
     pub fn write_to(&self, context: &mut BuildContext, prefix: &str) -> Result<()> {
         for (path, mode) in &self.dirs {
             context.add_dir(&join(prefix, path), *mode)?;
+        }
+        for (path, (mode, owner)) in &self.owned_dirs {
+            context.add_dir(&join(&owned_prefix(prefix, owner), path), *mode)?;
         }
         for (path, source) in &self.files {
             context.add_host_file(&join(prefix, path), &source.path, source.mode)?;
         }
         Ok(())
     }
+
+    /// The Dockerfile lines that copy what [`Rootfs::write_to`] wrote under `prefix` into the image.
+    pub fn copy_lines(&self, prefix: &str) -> String {
+        let mut lines = format!("COPY {prefix}/ /\n");
+        let owners: std::collections::BTreeSet<&String> = self.owned_dirs.values().map(|(_, owner)| owner).collect();
+        for owner in owners {
+            lines.push_str(&format!("COPY --chown={owner} {}/ /\n", owned_prefix(prefix, owner)));
+        }
+        lines
+    }
+}
+
+fn owned_prefix(prefix: &str, owner: &str) -> String {
+    format!("{prefix}-{}", owner.replace(':', "-"))
 }
 
 fn join(prefix: &str, path: &str) -> String {
@@ -154,6 +180,36 @@ mod tests {
         );
         let missing = parse_ldd("\tlibfoo.so.1 => not found\n").unwrap_err();
         assert_eq!(missing, vec!["libfoo.so.1"]);
+    }
+
+    #[test]
+    fn owned_directories_get_their_own_copy() {
+        let mut rootfs = Rootfs::default();
+        rootfs.add_dir("/tmp", 0o1777);
+        rootfs.add_owned_dir("/restate-data", 0o775, "1000:3000");
+        assert_eq!(
+            rootfs.copy_lines("rootfs"),
+            "COPY rootfs/ /\nCOPY --chown=1000:3000 rootfs-1000-3000/ /\n"
+        );
+        let mut context = BuildContext::new();
+        rootfs.write_to(&mut context, "rootfs").unwrap();
+        let tar = context.into_tar().unwrap();
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u32)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().display().to_string(), e.header().mode().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            vec![
+                ("rootfs/tmp/".into(), 0o1777),
+                ("rootfs-1000-3000/restate-data/".into(), 0o775)
+            ]
+        );
     }
 
     #[test]

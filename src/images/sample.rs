@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::{REPOSITORY_PREFIX, Rootfs, build, file_tag};
+use super::{Recipe, Rootfs, executable_head, file_tag};
 use crate::docker::Docker;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::ui::Ui;
 
 const EXE_PATH: &str = "/usr/local/bin/restate-dev";
@@ -14,36 +14,52 @@ pub const SAMPLE_PORT: u16 = 9080;
 /// A non-root user id (the "nonroot" id of distroless images); nothing in the image needs a name for it.
 const USER: &str = "65532:65532";
 
-/// The sample service's image, tagged by the content of this executable (never `latest`).
+/// The sample service's image of this executable, tagged by content (never `latest`).
 pub fn sample_reference() -> Result<String> {
-    let exe = std::env::current_exe().failed(|| "cannot find restate-dev's own executable".into())?;
-    reference_for(&exe)
+    sample_reference_of(&current_exe()?)
 }
 
-fn reference_for(exe: &Path) -> Result<String> {
-    Ok(format!("{REPOSITORY_PREFIX}/greeter:{}", file_tag(exe)?))
+/// The sample image's reference for the restate-dev executable at `exe`.
+pub fn sample_reference_of(exe: &Path) -> Result<String> {
+    Ok(prepare(exe)?.0)
 }
 
 /// The sample image of this executable, built unless its tag already exists; its reference.
 pub async fn ensure_sample_image(docker: &Docker, ui: &Ui) -> Result<String> {
-    let exe = std::env::current_exe().failed(|| "cannot find restate-dev's own executable".into())?;
-    sample_image_from(docker, &exe, ui).await
+    sample_image_from(docker, &current_exe()?, ui).await
 }
 
 /// The sample image of the restate-dev executable at `exe`, built unless its tag already exists.
-async fn sample_image_from(docker: &Docker, exe: &Path, ui: &Ui) -> Result<String> {
-    let reference = reference_for(exe)?;
-    if docker.image_exists(&reference).await? {
-        ui.info(format!("· image {reference} exists"));
-        return Ok(reference);
+pub async fn sample_image_from(docker: &Docker, exe: &Path, ui: &Ui) -> Result<String> {
+    let (reference, recipe) = prepare(exe)?;
+    recipe.ensure(docker, &reference, ui).await?;
+    Ok(reference)
+}
+
+/// Builds the sample image of `exe` as `reference` (default: its content reference), even if it exists.
+pub async fn build_sample_image(docker: &Docker, exe: &Path, reference: Option<&str>, ui: &Ui) -> Result<String> {
+    let (content_reference, recipe) = prepare(exe)?;
+    let reference = reference.map_or(content_reference, str::to_string);
+    recipe.build(docker, &reference, ui).await?;
+    Ok(reference)
+}
+
+fn current_exe() -> Result<std::path::PathBuf> {
+    std::env::current_exe().failed(|| "cannot find restate-dev's own executable".into())
+}
+
+fn prepare(exe: &Path) -> Result<(String, Recipe)> {
+    if !cfg!(target_os = "linux") {
+        return Err(Error::prerequisite(
+            "the built-in sample image is assembled from restate-dev's own executable, which must be a Linux one",
+        )
+        .hint("pass your service's image with --service-image (and --verify or --no-verify)"));
     }
-    let bytes = std::fs::read(exe).failed(|| format!("cannot read {}", exe.display()))?;
     let mut rootfs = Rootfs::default();
-    rootfs.add_executable(exe, &bytes, EXE_PATH)?;
-    drop(bytes);
+    rootfs.add_executable(exe, &executable_head(exe)?, EXE_PATH)?;
     let tail = format!(
         "USER {USER}\nENV PORT={SAMPLE_PORT}\nEXPOSE {SAMPLE_PORT}\nENTRYPOINT [\"{EXE_PATH}\", \"serve-sample\"]\n"
     );
-    build(docker, &reference, &rootfs, &tail, ui).await?;
-    Ok(reference)
+    let recipe = Recipe { rootfs, tail };
+    Ok((recipe.reference("greeter", &file_tag(exe)?), recipe))
 }

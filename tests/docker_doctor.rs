@@ -1,0 +1,66 @@
+//! `restate-dev doctor` as a user runs it: against the real daemon, against a DOCKER_HOST that names no socket,
+//! and with a host port that is taken.
+
+use assert_cmd::Command;
+
+fn doctor() -> Command {
+    let mut command = Command::cargo_bin("restate-dev").unwrap();
+    command.arg("doctor").env_remove("RESTATE_DEV_CONFIG");
+    command
+}
+
+#[test]
+fn an_unreachable_daemon_fails_fast_naming_the_socket() {
+    let output = doctor()
+        .env("DOCKER_HOST", "unix:///nonexistent")
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("docker ")).unwrap();
+    assert!(
+        row.contains("FAIL") && row.contains("DOCKER_HOST=unix:///nonexistent"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fix: docker: start Docker"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("required check failing: docker"), "{stderr}");
+}
+
+#[test]
+fn a_reachable_daemon_passes_as_json() {
+    let output = doctor().args(["--output", "json"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let checks = report["checks"].as_array().unwrap();
+    let docker = checks.iter().find(|c| c["check"] == "docker").unwrap();
+    assert_eq!(docker["status"], "ok");
+    assert!(docker["detail"].as_str().unwrap().contains("API 1."), "{docker}");
+    for name in [
+        "docker disk",
+        "inotify max_user_watches",
+        "kind",
+        "kubectl",
+        "restate-server",
+    ] {
+        assert!(checks.iter().any(|c| c["check"] == name), "no {name} row in {stdout}");
+    }
+}
+
+#[test]
+fn a_taken_port_is_named_with_the_flag_to_change_it() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let output = doctor().args(["--admin-port", &port]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("admin port")).unwrap();
+    assert!(
+        row.contains("FAIL") && row.contains(&format!("127.0.0.1:{port} is in use")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--admin-port"), "{stdout}");
+}
