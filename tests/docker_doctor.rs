@@ -63,4 +63,13 @@ fn a_taken_port_is_named_with_the_flag_to_change_it() {
         "{stdout}"
     );
     assert!(stdout.contains("--admin-port"), "{stdout}");
+
+    // As JSON, the failing report is still the one document on stdout.
+    let output = doctor()
+        .args(["--admin-port", &port, "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(report["ok"], false);
 }

@@ -95,7 +95,11 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     } else {
         "follow the `fix:` lines above, then run `restate-dev doctor` again"
     };
-    Err(Error::prerequisite(format!("doctor found a required check failing: {}", failed.join(", "))).hint(hint))
+    Err(
+        Error::prerequisite(format!("doctor found a required check failing: {}", failed.join(", ")))
+            .hint(hint)
+            .in_report(),
+    )
 }
 
 /// Reachability, versions and cgroup version of the daemon, and the free disk of its root dir.
