@@ -53,8 +53,10 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             if let Some(binary) = &plan.setup.restate_binary {
                 images::check_restate_binary(binary)?;
             }
-            if let (Some(docker), Some(image)) = (&docker, &plan.objects.service_image) {
-                require_local_image(docker, image).await?;
+            match (&docker, &plan.objects.service_image) {
+                (Some(docker), Some(image)) => require_local_image(docker, image).await?,
+                (None, None) => return Err(sample_needs_local_cluster()),
+                _ => {}
             }
             provider.preflight(&ui).await?;
             let detail = provider.describe();
@@ -87,7 +89,14 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
                     (restate.reference, service)
                 }
                 // An existing cluster pulls images itself.
-                None => (plan.objects.restate_image.clone(), service_image_for_context(plan)?),
+                None => {
+                    let service = plan
+                        .objects
+                        .service_image
+                        .clone()
+                        .ok_or_else(sample_needs_local_cluster)?;
+                    (plan.objects.restate_image.clone(), service)
+                }
             };
             let mut loaded = Vec::new();
             for image in [&restate, &service] {
@@ -142,11 +151,9 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     })
 }
 
-fn service_image_for_context(plan: &Plan) -> Result<String> {
-    plan.objects.service_image.clone().ok_or_else(|| {
-        Error::usage("the built-in sample exists only in the local Docker, which an existing cluster cannot see")
-            .hint("pass --service-image with an image the cluster can pull, or use --runtime kind or minikube")
-    })
+fn sample_needs_local_cluster() -> Error {
+    Error::usage("the built-in sample exists only in the local Docker, which an existing cluster cannot see")
+        .hint("pass --service-image with an image the cluster can pull, or use --runtime kind or minikube")
 }
 
 /// Ingress and admin on 127.0.0.1: the kind node's published NodePorts, or port-forwards through the kube API
