@@ -85,8 +85,9 @@ warm="$id-warm"
 echo "warm-up: restate-dev up + down (builds the images if missing)..."
 rd_up "$warm" "$work/warm.out"
 rd_down "$warm"
-restate_image="restate-dev.local/restate-server:$(sha256sum "$RESTATE_SERVER_BIN" | cut -c1-12)"
-sample_image="restate-dev.local/greeter:$(sha256sum "$bin" | cut -c1-12)"
+# The images' tags hash the binary and the recipe; `up` names them in its images step.
+restate_image=$(grep -o 'restate-dev\.local/restate-server:[0-9a-f]\{12\}' "$work/warm.out" | head -n 1)
+sample_image=$(grep -o 'restate-dev\.local/greeter:[0-9a-f]\{12\}' "$work/warm.out" | head -n 1)
 for image in "$restate_image" "$sample_image"; do
   docker image inspect "$image" >/dev/null 2>&1 || { echo "image $image missing after the warm-up" >&2; exit 1; }
 done

@@ -11,8 +11,8 @@ use crate::error::{Error, Kind, Result};
 /// How long establishing one TCP connection may take; everything here is on loopback or a port-forward.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between attempts of a wait: short at first, since Restate starts in well under a second.
-const FIRST_PAUSE: Duration = Duration::from_millis(100);
-const MAX_PAUSE: Duration = Duration::from_secs(1);
+const FIRST_PAUSE: Duration = Duration::from_millis(25);
+const MAX_PAUSE: Duration = Duration::from_millis(500);
 /// The shortest per-request bound a nearly exhausted wait still grants, so the last attempt can answer at all.
 const MIN_ATTEMPT: Duration = Duration::from_millis(200);
 /// Longest error body quoted in a message.
@@ -177,7 +177,7 @@ where
         }
         reason = Some(best);
         tokio::time::sleep(pause.min(left)).await;
-        pause = (pause * 2).min(MAX_PAUSE);
+        pause = (pause * 3 / 2).min(MAX_PAUSE);
     }
 }
 
