@@ -61,42 +61,50 @@ pub fn image_labels() -> BTreeMap<String, String> {
 struct Recipe {
     rootfs: Rootfs,
     tail: String,
+    /// `repository:tag`, the tag hashing the main binary's tag and the recipe: a binary built into an image by an
+    /// older (or newer) restate-dev gets a different tag, so an image made another way is never mistaken for ours.
+    reference: String,
 }
 
 impl Recipe {
-    fn dockerfile(&self) -> String {
-        format!("FROM scratch\n{}{}", self.rootfs.copy_lines("rootfs"), self.tail)
+    fn new(repository: &str, binary_tag: &str, rootfs: Rootfs, tail: String) -> Self {
+        let dockerfile = dockerfile(&rootfs, &tail);
+        let paths = rootfs.paths().join("\n");
+        let tag = content_tag(&[binary_tag.as_bytes(), dockerfile.as_bytes(), paths.as_bytes()]);
+        let reference = format!("{REPOSITORY_PREFIX}/{repository}:{tag}");
+        Recipe {
+            rootfs,
+            tail,
+            reference,
+        }
     }
 
-    /// `repository:tag`, the tag hashing the main binary's tag and the recipe: a binary built into an image by an
-    /// older (or newer) restate-dev gets a different tag, so an image made another way is never mistaken for ours.
-    fn reference(&self, repository: &str, binary_tag: &str) -> String {
-        let paths = self.rootfs.paths().join("\n");
-        let tag = content_tag(&[binary_tag.as_bytes(), self.dockerfile().as_bytes(), paths.as_bytes()]);
-        format!("{REPOSITORY_PREFIX}/{repository}:{tag}")
-    }
-
-    /// Builds `reference` under a progress step.
-    async fn build(&self, docker: &Docker, reference: &str, ui: &Ui) -> Result<()> {
+    /// Builds the image as `reference` (default: its content reference) under a progress step, even if it exists.
+    async fn build_as(&self, docker: &Docker, reference: Option<&str>, ui: &Ui) -> Result<String> {
+        let reference = reference.unwrap_or(&self.reference);
         let step = ui.step(format!("build image {reference}"));
         let mut context = BuildContext::new();
         self.rootfs.write_to(&mut context, "rootfs")?;
-        context.add("Dockerfile", 0o644, self.dockerfile().as_bytes())?;
+        context.add("Dockerfile", 0o644, dockerfile(&self.rootfs, &self.tail).as_bytes())?;
         let tar = context.into_tar()?;
         let size = tar.len();
         docker.build_image(reference, &image_labels(), tar).await?;
         step.done(format!("({} MiB context)", size / (1024 * 1024)));
-        Ok(())
+        Ok(reference.to_string())
     }
 
-    /// Builds `reference` unless it exists already.
-    async fn ensure(&self, docker: &Docker, reference: &str, ui: &Ui) -> Result<()> {
-        if docker.image_exists(reference).await? {
-            ui.info(format!("· image {reference} exists"));
-            return Ok(());
+    /// Builds the image unless its content reference exists already; the reference.
+    async fn ensure(&self, docker: &Docker, ui: &Ui) -> Result<String> {
+        if docker.image_exists(&self.reference).await? {
+            ui.info(format!("· image {} exists", self.reference));
+            return Ok(self.reference.clone());
         }
-        self.build(docker, reference, ui).await
+        self.build_as(docker, None, ui).await
     }
+}
+
+fn dockerfile(rootfs: &Rootfs, tail: &str) -> String {
+    format!("FROM scratch\n{}{tail}", rootfs.copy_lines("rootfs"))
 }
 
 /// Removes our images that no container uses (`down --images`); they are shared by loops, so one in use stays.

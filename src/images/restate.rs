@@ -138,33 +138,27 @@ pub async fn ensure_restate_image(
 /// Builds `restate-dev.local/restate-server:<hash of binary and recipe>` from `binary` unless it exists; the
 /// reference.
 pub async fn assemble_restate_image(docker: &Docker, binary: &Path, ui: &Ui) -> Result<String> {
-    let (reference, recipe) = prepare(binary)?;
-    recipe.ensure(docker, &reference, ui).await?;
-    Ok(reference)
+    prepare(binary)?.ensure(docker, ui).await
 }
 
 /// Builds the Restate image of `binary` as `reference` (default: its content reference), even if it exists.
 pub async fn build_restate_image(docker: &Docker, binary: &Path, reference: Option<&str>, ui: &Ui) -> Result<String> {
-    let (content_reference, recipe) = prepare(binary)?;
-    let reference = reference.map_or(content_reference, str::to_string);
-    recipe.build(docker, &reference, ui).await?;
-    Ok(reference)
+    prepare(binary)?.build_as(docker, reference, ui).await
 }
 
 /// The reference the Restate image assembled from `binary` gets.
 pub fn restate_reference_of(binary: &Path) -> Result<String> {
-    Ok(prepare(binary)?.0)
+    Ok(prepare(binary)?.reference)
 }
 
-fn prepare(binary: &Path) -> Result<(String, Recipe)> {
+fn prepare(binary: &Path) -> Result<Recipe> {
     let mut rootfs = Rootfs::default();
     rootfs.add_executable(binary, &executable_head(binary)?, BINARY_PATH)?;
     rootfs.add_host_file(&host_ca_bundle()?, CA_BUNDLE_PATH);
     rootfs.add_dir("/tmp", 0o1777);
     rootfs.add_owned_dir("/restate-data", 0o775, USER);
     let tail = format!("USER {USER}\nWORKDIR /\nEXPOSE 8080 9070 5122\nENTRYPOINT [\"{BINARY_PATH}\"]\n");
-    let recipe = Recipe { rootfs, tail };
-    Ok((recipe.reference("restate-server", &file_tag(binary)?), recipe))
+    Ok(Recipe::new("restate-server", &file_tag(binary)?, rootfs, tail))
 }
 
 /// The host's CA bundle: $SSL_CERT_FILE, else the first of the distributions' usual paths.

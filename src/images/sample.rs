@@ -21,7 +21,7 @@ pub fn sample_reference() -> Result<String> {
 
 /// The sample image's reference for the restate-dev executable at `exe`.
 pub fn sample_reference_of(exe: &Path) -> Result<String> {
-    Ok(prepare(exe)?.0)
+    Ok(prepare(exe)?.reference)
 }
 
 /// The sample image of this executable, built unless its tag already exists; its reference.
@@ -31,24 +31,19 @@ pub async fn ensure_sample_image(docker: &Docker, ui: &Ui) -> Result<String> {
 
 /// The sample image of the restate-dev executable at `exe`, built unless its tag already exists.
 pub async fn sample_image_from(docker: &Docker, exe: &Path, ui: &Ui) -> Result<String> {
-    let (reference, recipe) = prepare(exe)?;
-    recipe.ensure(docker, &reference, ui).await?;
-    Ok(reference)
+    prepare(exe)?.ensure(docker, ui).await
 }
 
 /// Builds the sample image of `exe` as `reference` (default: its content reference), even if it exists.
 pub async fn build_sample_image(docker: &Docker, exe: &Path, reference: Option<&str>, ui: &Ui) -> Result<String> {
-    let (content_reference, recipe) = prepare(exe)?;
-    let reference = reference.map_or(content_reference, str::to_string);
-    recipe.build(docker, &reference, ui).await?;
-    Ok(reference)
+    prepare(exe)?.build_as(docker, reference, ui).await
 }
 
 fn current_exe() -> Result<std::path::PathBuf> {
     std::env::current_exe().failed(|| "cannot find restate-dev's own executable".into())
 }
 
-fn prepare(exe: &Path) -> Result<(String, Recipe)> {
+fn prepare(exe: &Path) -> Result<Recipe> {
     if !cfg!(target_os = "linux") {
         return Err(Error::prerequisite(
             "the built-in sample image is assembled from restate-dev's own executable, which must be a Linux one",
@@ -60,6 +55,5 @@ fn prepare(exe: &Path) -> Result<(String, Recipe)> {
     let tail = format!(
         "USER {USER}\nENV PORT={SAMPLE_PORT}\nEXPOSE {SAMPLE_PORT}\nENTRYPOINT [\"{EXE_PATH}\", \"serve-sample\"]\n"
     );
-    let recipe = Recipe { rootfs, tail };
-    Ok((recipe.reference("greeter", &file_tag(exe)?), recipe))
+    Ok(Recipe::new("greeter", &file_tag(exe)?, rootfs, tail))
 }
