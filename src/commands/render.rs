@@ -43,7 +43,7 @@ mod tests {
             replicas,
             restate_image: "docker.restate.dev/restatedev/restate:1.7.12".into(),
             service_image: None,
-            envoy_image: "envoyproxy/envoy:distroless-v1.35.3".into(),
+            envoy_image: "envoyproxy/envoy:distroless-v1.37.2".into(),
             resources: Resources::default(),
             storage_size: "2Gi".into(),
         }

@@ -18,7 +18,7 @@ pub const DEFAULT_NAME: &str = "restate-dev";
 pub const DEFAULT_NAMESPACE: &str = "restate";
 /// The npm package `@restatedev/restate-server` our tests run is the same version.
 pub const RESTATE_VERSION: &str = "1.7.12";
-pub const DEFAULT_ENVOY_IMAGE: &str = "envoyproxy/envoy:distroless-v1.35.3";
+pub const DEFAULT_ENVOY_IMAGE: &str = "envoyproxy/envoy:distroless-v1.37.2";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn default_restate_image() -> String {

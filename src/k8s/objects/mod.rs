@@ -127,7 +127,7 @@ mod tests {
             replicas,
             restate_image: "docker.restate.dev/restatedev/restate:1.7.12".into(),
             service_image: None,
-            envoy_image: "envoyproxy/envoy:distroless-v1.35.3".into(),
+            envoy_image: "envoyproxy/envoy:distroless-v1.37.2".into(),
             resources: Resources {
                 cpu_request: "100m".into(),
                 cpu_limit: "1".into(),
@@ -421,7 +421,7 @@ mod tests {
         assert!(!no_proxy.iter().any(|h| h.starts_with("service")));
 
         let envoy = pod.containers.iter().find(|c| c.name == "envoy").unwrap();
-        assert_eq!(envoy.image.as_deref(), Some("envoyproxy/envoy:distroless-v1.35.3"));
+        assert_eq!(envoy.image.as_deref(), Some("envoyproxy/envoy:distroless-v1.37.2"));
         assert_restricted(envoy);
         let mount = &envoy.volume_mounts.as_ref().unwrap()[0];
         assert_eq!(
