@@ -15,3 +15,10 @@ echo "==> cargo test" >&2
 cargo test --locked --no-fail-fast
 echo "==> strict schema validation of render" >&2
 bash scripts/validate-manifests.sh
+# The tests build a sample image per restate-dev build; `down --images` removes the ones no container uses, which
+# also exercises it once the parallel tests are over.
+echo "==> down --images (removing unused images the tests built)" >&2
+cargo run --quiet -- down --name test-cleanup --images
+left=$(docker images -q --filter label=app.kubernetes.io/managed-by=restate-dev --filter dangling=false | while read -r id; do
+  [ -z "$(docker ps -aq --filter ancestor="$id")" ] && echo "$id"; done)
+[ -z "$left" ] || { echo "down --images left unused images: $left" >&2; exit 1; }

@@ -110,23 +110,50 @@ fn dockerfile(rootfs: &Rootfs, tail: &str) -> String {
 /// Removes our images that no container uses (`down --images`); they are shared by loops, so one in use stays.
 pub async fn remove_unused(docker: &Docker) -> Result<Vec<String>> {
     let mut removed = Vec::new();
+    let mut untagged = Vec::new();
     for image in docker.list_images(&image_labels()).await? {
         if docker.image_in_use(&image.id).await? {
             continue;
         }
-        // By tag, so an image with several tags loses each without a forced removal.
-        let references = if image.tags.is_empty() {
-            vec![image.id.clone()]
-        } else {
-            image.tags.clone()
-        };
-        for reference in references {
-            if docker.remove_image(&reference).await? {
-                removed.push(format!("image {reference}"));
+        let tags: Vec<&String> = image.tags.iter().filter(|t| t.as_str() != "<none>:<none>").collect();
+        if tags.is_empty() {
+            untagged.push(image.id);
+            continue;
+        }
+        // By tag, so an image with several tags loses each without a forced removal; Docker then prunes the
+        // untagged layers beneath it.
+        for tag in tags {
+            if docker.remove_image(tag).await? {
+                removed.push(format!("image {tag}"));
             }
         }
     }
+    // What is left untagged: images a rebuild replaced, or build layers already pruned with their image above.
+    for id in untagged {
+        match docker.remove_image(&id).await {
+            Ok(true) => removed.push(format!("image {}", short_id(&id))),
+            Ok(false) => {}
+            Err(e) if is_conflict(&e) => {} // still the base of another image
+            Err(e) => return Err(e),
+        }
+    }
     Ok(removed)
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
+
+fn is_conflict(error: &crate::error::Error) -> bool {
+    let status = error
+        .source
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<bollard::errors::Error>());
+    matches!(
+        status,
+        Some(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
+    )
 }
 
 #[cfg(test)]
