@@ -12,7 +12,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings" >&2
 cargo clippy --all-targets --locked -- -D warnings
 echo "==> cargo test" >&2
-cargo test --locked --no-fail-fast
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --locked --no-fail-fast 2>&1 | tee "$results"
 echo "==> strict schema validation of render" >&2
 bash scripts/validate-manifests.sh
 # The tests build a sample image per restate-dev build; `down --images` removes the ones no container uses, which
@@ -22,3 +24,7 @@ cargo run --quiet -- down --name test-cleanup --images
 left=$(docker images -q --filter label=app.kubernetes.io/managed-by=restate-dev --filter dangling=false | while read -r id; do
   [ -z "$(docker ps -aq --filter ancestor="$id")" ] && echo "$id"; done)
 [ -z "$left" ] || { echo "down --images left unused images: $left" >&2; exit 1; }
+
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"

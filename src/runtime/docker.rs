@@ -44,6 +44,9 @@ struct HostPorts {
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     let names = Names::of(&plan.name);
     let ui = pipeline.ui().clone();
+    if plan.objects.replicas > 1 {
+        ui.warn("--replicas is for the Kubernetes runtimes; the docker runtime runs one service container");
+    }
     let (docker, host_ports) = pipeline
         .step("preflight", async |_| {
             let docker = Docker::connect().await?;

@@ -177,10 +177,17 @@ pub async fn register_and_verify(
                 Verify::Skip => return Ok(Done::skipped(None, "--no-verify")),
                 Verify::Sample => {
                     ingress.wait_ready(timeout).await?;
-                    (
-                        "Greeter/greet".to_string(),
-                        serde_json::Value::String(verify_sample(ingress).await?),
-                    )
+                    // Above one replica, Envoy spreads calls over the pods: prove that every call still succeeds.
+                    let calls = if plan.objects.replicas > 1 {
+                        2 * plan.objects.replicas
+                    } else {
+                        1
+                    };
+                    let mut answer = String::new();
+                    for _ in 0..calls {
+                        answer = verify_sample(ingress).await?;
+                    }
+                    ("Greeter/greet".to_string(), serde_json::Value::String(answer))
                 }
                 Verify::Handler { path, body } => {
                     ingress.wait_ready(timeout).await?;
