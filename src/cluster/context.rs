@@ -153,45 +153,11 @@ pub async fn connect(context: &str, kubeconfig_path: Option<&Path>) -> Result<ku
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::net::SocketAddr;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     use super::*;
     use crate::error::Kind;
-
-    /// An API server on 127.0.0.1 that answers `GET /version` and nothing else, over plain HTTP.
-    pub async fn fake_apiserver() -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let body = serde_json::json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0",
-                        "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "", "compiler": "",
-                        "platform": "linux/amd64"})
-                    .to_string();
-                    let found = request.starts_with(b"GET /version ");
-                    let head = if found { "200 OK" } else { "404 Not Found" };
-                    let response = format!(
-                        "HTTP/1.1 {head}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = socket.write_all(response.as_bytes()).await;
-                });
-            }
-        });
-        addr
-    }
+    use crate::k8s::fake_apiserver::version_only;
 
     /// A kubeconfig with one context per (name, server).
     pub fn kubeconfig(dir: &Path, contexts: &[(&str, String)]) -> PathBuf {
@@ -223,7 +189,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_reachable_context_is_used_as_it_is() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = fake_apiserver().await;
+        let server = version_only().await;
         let path = kubeconfig(dir.path(), &[("team-dev", format!("http://{server}"))]);
         let provider = ExistingContext::new("team-dev", Some(path));
         provider.preflight(&quiet()).await.expect("context exists");

@@ -188,8 +188,9 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
-    use crate::cluster::context::tests::{fake_apiserver, kubeconfig};
+    use crate::cluster::context::tests::kubeconfig;
     use crate::error::Kind;
+    use crate::k8s::fake_apiserver::version_only;
 
     /// A stand-in for the minikube CLI: logs its arguments and keeps its profiles under the test's state dir.
     const FAKE_MINIKUBE: &str = r#"#!/bin/sh
@@ -235,7 +236,7 @@ esac
             let cli = bin.join("minikube");
             std::fs::write(&cli, script).expect("script");
             std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-            let server = fake_apiserver().await;
+            let server = version_only().await;
             let kubeconfig = kubeconfig(dir.path(), &[("dev", format!("http://{server}"))]);
             let env = Env {
                 path: Some(bin.into_os_string()),

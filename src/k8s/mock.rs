@@ -41,17 +41,7 @@ impl ApiServer {
         };
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.expect("request body");
-        let query = parts
-            .uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k.to_string(), percent_decode(v))
-            })
-            .collect();
+        let query = parse_query(parts.uri.query().unwrap_or_default());
         let seen = Seen {
             method: parts.method.to_string(),
             path: parts.uri.path().to_string(),
@@ -133,6 +123,18 @@ pub fn status(code: u16, reason: &str, message: &str) -> serde_json::Value {
 /// A list response of `kind` (e.g. "PodList") with these items.
 pub fn list(api_version: &str, kind: &str, items: Vec<serde_json::Value>) -> serde_json::Value {
     serde_json::json!({ "apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items })
+}
+
+/// A query string's parameters, decoded.
+pub fn parse_query(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k.to_string(), percent_decode(v))
+        })
+        .collect()
 }
 
 fn percent_decode(value: &str) -> String {

@@ -4,7 +4,9 @@ pub mod apply;
 pub mod delete;
 pub mod diagnose;
 #[cfg(test)]
-mod mock;
+pub mod fake_apiserver;
+#[cfg(test)]
+pub mod mock;
 pub mod objects;
 pub mod portforward;
 pub mod wait;

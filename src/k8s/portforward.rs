@@ -414,48 +414,33 @@ mod tests {
     async fn portforward_apiserver(error: Option<&'static str>) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
-        use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        use crate::k8s::fake_apiserver::{self, Answer};
+
         let paths = Arc::new(Mutex::new(Vec::new()));
         let seen = paths.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    // The error type is tungstenite's handshake callback's, not ours to shrink.
-                    #[allow(clippy::result_large_err)]
-                    let upgrade = |request: &Request, mut response: Response| {
-                        seen.lock().expect("lock").push(request.uri().to_string());
-                        let protocol = "v4.channel.k8s.io".parse().expect("header");
-                        response.headers_mut().insert("sec-websocket-protocol", protocol);
-                        Ok(response)
-                    };
-                    let ws = tokio_tungstenite::accept_hdr_async(socket, upgrade)
-                        .await
-                        .expect("upgrade");
-                    let (mut sink, mut stream) = ws.split();
-                    let port = 8080u16.to_le_bytes();
-                    for channel in [0u8, 1] {
-                        sink.send(Message::binary(vec![channel, port[0], port[1]]))
-                            .await
-                            .expect("init");
-                    }
+        let server = fake_apiserver::start(move |request| {
+            seen.lock()
+                .expect("lock")
+                .push(format!("{}?{}", request.path, request.query));
+            Answer::WebSocket(Box::new(move |mut ws| {
+                Box::pin(async move {
+                    fake_apiserver::open_channels(&mut ws, 8080).await;
                     if let Some(error) = error {
                         let frame = [&[1u8][..], error.as_bytes()].concat();
-                        sink.send(Message::binary(frame)).await.expect("error frame");
+                        ws.send(Message::binary(frame)).await.expect("error frame");
                     }
-                    while let Some(Ok(Message::Binary(frame))) = stream.next().await {
+                    while let Some(Ok(Message::Binary(frame))) = ws.next().await {
                         if frame.first() == Some(&0) && frame.len() > 1 {
                             let reply = [&b"\0restate-0:"[..], &frame[1..]].concat();
-                            sink.send(Message::binary(reply)).await.expect("reply");
+                            ws.send(Message::binary(reply)).await.expect("reply");
                         }
                     }
-                });
-            }
-        });
-        (addr, paths)
+                })
+            }))
+        })
+        .await;
+        (server.addr, paths)
     }
 
     /// Forwards through [`KubeDial`] to [`portforward_apiserver`]; pods are picked through the mock.

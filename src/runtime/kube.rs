@@ -30,7 +30,7 @@ use crate::{images, labels};
 pub type AnyProvider = Selected<KindCluster>;
 
 /// The provider for a Kubernetes runtime. Docker is connected only where images are built or loaded through it.
-pub async fn provider(plan: &Plan) -> Result<(Option<Docker>, AnyProvider)> {
+pub async fn provider(plan: &Plan, env: &Env) -> Result<(Option<Docker>, AnyProvider)> {
     let docker = match plan.setup.runtime {
         Runtime::Context(_) => None,
         _ => Some(Docker::connect().await?),
@@ -39,17 +39,22 @@ pub async fn provider(plan: &Plan) -> Result<(Option<Docker>, AnyProvider)> {
         Some(docker) => KindCluster::new(docker.clone(), name, &plan.setup, plan.retain),
         None => Err(Error::failed("the kind runtime needs Docker")),
     };
-    let selected = select::select(&plan.setup.runtime, &plan.name, &Env::from_process(), kind)?
+    let selected = select::select(&plan.setup.runtime, &plan.name, env, kind)?
         .ok_or_else(|| Error::failed("the docker runtime has no cluster"))?;
     Ok((docker, selected))
 }
 
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
+    up_in(plan, pipeline, &Env::from_process()).await
+}
+
+/// `up` with the providers looking at `env` (tests give their own kubeconfig).
+pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Result<Summary> {
     let ui = pipeline.ui().clone();
     let namespace = plan.objects.namespace.clone();
     let (docker, provider) = pipeline
         .step("preflight", async |_| {
-            let (docker, provider) = provider(plan).await?;
+            let (docker, provider) = provider(plan, env).await?;
             if let Some(binary) = &plan.setup.restate_binary {
                 images::check_restate_binary(binary)?;
             }

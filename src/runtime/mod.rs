@@ -3,6 +3,8 @@
 
 mod docker;
 pub mod kube;
+#[cfg(test)]
+mod kube_tests;
 
 use serde::Serialize;
 

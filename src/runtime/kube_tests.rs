@@ -1,0 +1,303 @@
+//! `up` on an existing context, end to end against a fake API server on 127.0.0.1 whose `restate-0` pod is a real
+//! restate-server (`$RESTATE_SERVER_BIN`) on loopback: the port-forward WebSocket is bridged to its ports. No
+//! Docker. Restate cannot resolve the in-cluster service name, so the run ends at `register`, with Restate's own
+//! answer having come back through the forward.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cluster::context::tests::kubeconfig;
+use crate::cluster::select::Env;
+use crate::config::{LoopSettings, ObjectSettings, Resources, Runtime, Verify};
+use crate::error::Kind;
+use crate::k8s::fake_apiserver::{self, Answer, Seen};
+use crate::k8s::mock;
+use crate::pipeline::{Pipeline, Status};
+use crate::restate::Admin;
+use crate::runtime::Plan;
+use crate::ui::Ui;
+
+const NAMESPACE: &str = "restate";
+const CONTEXT: &str = "fake-cluster";
+
+/// restate-server on loopback, killed by its PID when dropped.
+struct RestateServer {
+    child: Child,
+    admin: SocketAddr,
+    ingress: SocketAddr,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RestateServer {
+    async fn start() -> RestateServer {
+        let bin = std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
+            panic!("RESTATE_SERVER_BIN is not set: run `. scripts/install-deps.sh` first to install restate-server")
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [admin, ingress, node] = free_ports();
+        let log = dir.path().join("restate-server.log");
+        let out = File::create(&log).expect("log file");
+        let child = Command::new(&bin)
+            .args(["--bind-ip", "127.0.0.1", "--bind-port", &node.to_string()])
+            .args(["--listen-mode", "tcp", "--node-name", "test", "--no-logo", "--base-dir"])
+            .arg(dir.path().join("data"))
+            .env("RESTATE_DISABLE_TELEMETRY", "true")
+            .env("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}"))
+            .env("RESTATE_INGRESS__BIND_ADDRESS", format!("127.0.0.1:{ingress}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let server = RestateServer {
+            child,
+            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+            ingress: SocketAddr::from(([127, 0, 0, 1], ingress)),
+            log,
+            _dir: dir,
+        };
+        let direct = Admin::new(&format!("http://{}", server.admin)).expect("admin URL");
+        if let Err(e) = direct.wait_healthy(Duration::from_secs(60)).await {
+            panic!("{e}\n{}", server.log_tail());
+        }
+        server
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for RestateServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_ports() -> [u16; 3] {
+    let listeners: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect();
+    ports.try_into().expect("3 ports")
+}
+
+/// The API server's side of a cluster where everything applied becomes ready at once: applied objects are kept
+/// by path and read back, workloads with ready status; `restate-0` is the one ready pod, and its ports are the
+/// real restate-server's.
+fn cluster(pod_ports: HashMap<u16, SocketAddr>) -> impl Fn(&Seen) -> Answer + Send + Sync + 'static {
+    let objects: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let sts = format!("/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/restate");
+    let deployment = format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments/service");
+    let pods = format!("/api/v1/namespaces/{NAMESPACE}/pods");
+    let portforward = format!("/api/v1/namespaces/{NAMESPACE}/pods/restate-0/portforward");
+    move |seen| {
+        let mut objects = objects.lock().expect("lock");
+        let content_type = seen.content_type.as_deref();
+        match (seen.method.as_str(), content_type) {
+            ("GET", _) if seen.path == "/version" => Answer::ok(fake_apiserver::version()),
+            ("PATCH", Some("application/apply-patch+yaml")) => {
+                objects.insert(seen.path.clone(), seen.json());
+                Answer::ok(seen.json())
+            }
+            ("PATCH", Some("application/merge-patch+json")) => match objects.get_mut(&seen.path) {
+                Some(object) => {
+                    merge(object, seen.json());
+                    Answer::ok(object.clone())
+                }
+                None => Answer::not_found(seen),
+            },
+            ("GET", _) if seen.path == pods => Answer::ok(mock::list(
+                "v1",
+                "PodList",
+                vec![fake_apiserver::pod("restate-0", true)],
+            )),
+            ("GET", _) if seen.path == portforward => {
+                let port = fake_apiserver::forwarded_port(seen);
+                let target = *pod_ports.get(&port).expect("a port restate-0 listens on");
+                Answer::WebSocket(Box::new(move |ws| Box::pin(fake_apiserver::bridge(ws, port, target))))
+            }
+            ("GET", _) => match objects.get(&seen.path) {
+                Some(object) if seen.path == sts || seen.path == deployment => {
+                    let mut object = object.clone();
+                    let want = object["spec"]["replicas"].as_i64().unwrap_or(1);
+                    object["status"] = json!({"replicas": want, "readyReplicas": want, "updatedReplicas": want,
+                        "availableReplicas": want});
+                    Answer::ok(object)
+                }
+                Some(object) => Answer::ok(object.clone()),
+                None => Answer::not_found(seen),
+            },
+            _ => Answer::not_found(seen),
+        }
+    }
+}
+
+/// JSON merge patch (RFC 7386).
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+fn plan(timeout: Duration) -> Plan {
+    Plan {
+        name: "demo".into(),
+        objects: ObjectSettings {
+            name: "demo".into(),
+            namespace: NAMESPACE.into(),
+            replicas: 1,
+            restate_image: "docker.restate.dev/restatedev/restate:1.7.12".into(),
+            service_image: Some("example.test/greeter:1.0".into()),
+            envoy_image: "envoyproxy/envoy:distroless-v1.37.2".into(),
+            resources: Resources::default(),
+            storage_size: "3Gi".into(),
+        },
+        setup: LoopSettings {
+            runtime: Runtime::Context(CONTEXT.into()),
+            ingress_port: None,
+            admin_port: None,
+            node_image: None,
+            restate_binary: None,
+            timeout,
+            verify: Verify::Sample,
+        },
+        retain: false,
+    }
+}
+
+#[tokio::test]
+async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin() {
+    let restate = RestateServer::start().await;
+    let server = fake_apiserver::start(cluster(HashMap::from([(9070, restate.admin), (8080, restate.ingress)]))).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = Env {
+        kubeconfig: Some(kubeconfig(dir.path(), &[(CONTEXT, server.url())])),
+        ..Env::default()
+    };
+    let timeout = Duration::from_secs(8);
+    let mut pipeline = Pipeline::new(&Ui::new(None, true));
+
+    let started = Instant::now();
+    let error = super::kube::up_in(&plan(timeout), &mut pipeline, &env)
+        .await
+        .expect_err("Restate cannot resolve the in-cluster service name");
+    let took = started.elapsed();
+
+    let uri = "http://service.restate.svc.cluster.local:9080";
+    assert_eq!(error.kind, Kind::Timeout, "{error:?}");
+    assert_eq!(
+        error.message,
+        format!("Restate cannot reach the service at {uri} (still so after 8s)")
+    );
+    // Restate's own problem text came back through the forward, not a refused connection.
+    let said = error
+        .details
+        .iter()
+        .find(|d| d.starts_with("Restate said: "))
+        .expect("Restate's words");
+    assert!(said.contains("META0003"), "{said}");
+    assert!(took >= timeout && took < timeout + Duration::from_secs(10), "{took:?}");
+
+    let steps: Vec<(&str, Status)> = pipeline.steps.iter().map(|s| (s.step, s.status)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("preflight", Status::Ok),
+            ("cluster", Status::Skipped),
+            ("images", Status::Skipped),
+            ("install", Status::Ok),
+            ("register", Status::Failed),
+        ]
+    );
+    let install = &pipeline.steps[3];
+    assert!(
+        install.detail.ends_with("objects in namespace restate"),
+        "{}",
+        install.detail
+    );
+
+    let seen = server.seen();
+    let applied: Vec<&str> = seen
+        .iter()
+        .filter(|s| s.content_type.as_deref() == Some("application/apply-patch+yaml"))
+        .inspect(|s| {
+            assert_eq!(s.method, "PATCH");
+            let params = s.params();
+            assert_eq!(params.get("fieldManager").map(String::as_str), Some("restate-dev"));
+            assert_eq!(params.get("force").map(String::as_str), Some("true"));
+        })
+        .map(|s| s.path.as_str())
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            "/api/v1/namespaces/restate",
+            "/api/v1/namespaces/restate/serviceaccounts/restate",
+            "/api/v1/namespaces/restate/services/restate-cluster",
+            "/api/v1/namespaces/restate/services/restate",
+            "/apis/apps/v1/namespaces/restate/statefulsets/restate",
+            "/api/v1/namespaces/restate/services/service",
+            "/apis/apps/v1/namespaces/restate/deployments/service",
+        ]
+    );
+    let picks: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path == "/api/v1/namespaces/restate/pods")
+        .collect();
+    assert!(!picks.is_empty());
+    assert!(
+        picks
+            .iter()
+            .all(|s| s.params().get("labelSelector").map(String::as_str) == Some("app=restate"))
+    );
+
+    let annotated: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.content_type.as_deref() == Some("application/merge-patch+json"))
+        .collect();
+    assert_eq!(annotated.len(), 1);
+    assert_eq!(annotated[0].path, "/api/v1/namespaces/restate/services/restate");
+    assert_eq!(
+        annotated[0].params().get("fieldManager").map(String::as_str),
+        Some("restate-dev-port-forward")
+    );
+    let record = annotated[0].json()["metadata"]["annotations"]["dev.restate/port-forward"].clone();
+    let ports: Value = serde_json::from_str(record.as_str().expect("a JSON string")).expect("JSON");
+    assert!(ports["ingress"].as_u64().is_some_and(|p| p > 0), "{ports}");
+    assert!(ports["admin"].as_u64().is_some_and(|p| p > 0), "{ports}");
+
+    // Registration went to the admin port only: every attempt a WebSocket to restate-0's 9070.
+    let forwards: Vec<String> = seen
+        .iter()
+        .filter(|s| s.path.ends_with("/portforward"))
+        .map(|s| format!("{}?{}", s.path, s.query))
+        .collect();
+    assert!(!forwards.is_empty());
+    assert!(
+        forwards
+            .iter()
+            .all(|f| f == "/api/v1/namespaces/restate/pods/restate-0/portforward?&ports=9070"),
+        "{forwards:?}"
+    );
+    eprintln!("up took {took:?}; {} requests to the fake API server", seen.len());
+}
