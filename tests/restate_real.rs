@@ -2,14 +2,16 @@
 //! scripts/install-deps.sh) on loopback ports, and `restate-dev serve-sample`. Every test starts its own server,
 //! with its own ports and data directory, so they run in parallel; guards kill what they started, by PID.
 
-use std::fs::File;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::TcpStream;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use restate_dev::error::Kind;
+
+#[path = "support/restate_server.rs"]
+mod restate_server;
 use restate_dev::restate::{Admin, Ingress, verify_sample};
+use restate_server::{RestateServer, free_ports};
 
 /// Generous bounds for a shared 2-core machine; Restate itself is healthy in well under a second.
 const START: Duration = Duration::from_secs(60);
@@ -53,68 +55,31 @@ impl Drop for Guard {
     }
 }
 
-/// `N` distinct ports that were free a moment ago.
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect();
-    ports.try_into().expect("N ports")
-}
-
+/// The real server, with the clients under test pointed at it.
 struct Server {
     admin: Admin,
     ingress: Ingress,
-    log: PathBuf,
-    _process: Guard,
-    _dir: tempfile::TempDir,
+    process: RestateServer,
 }
 
 impl Server {
     /// Starts restate-server on loopback with known ports and waits until admin and ingress answer.
     async fn start() -> Server {
-        let bin = std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
-            panic!("RESTATE_SERVER_BIN is not set: run `. scripts/install-deps.sh` first to install restate-server")
-        });
-        let dir = tempfile::tempdir().expect("temp dir");
-        let [admin, ingress, node] = free_ports::<3>();
-        let log = dir.path().join("restate-server.log");
-        let out = File::create(&log).expect("log file");
-        let child = Command::new(&bin)
-            .args(["--bind-ip", "127.0.0.1", "--bind-port", &node.to_string()])
-            .args(["--listen-mode", "tcp", "--node-name", "test", "--no-logo", "--base-dir"])
-            .arg(dir.path().join("data"))
-            .env("RESTATE_DISABLE_TELEMETRY", "true")
-            .env("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}"))
-            .env("RESTATE_INGRESS__BIND_ADDRESS", format!("127.0.0.1:{ingress}"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let process = RestateServer::start();
         let server = Server {
-            admin: Admin::new(&format!("http://127.0.0.1:{admin}")).expect("admin URL"),
-            ingress: Ingress::new(&format!("http://127.0.0.1:{ingress}")).expect("ingress URL"),
-            log,
-            _process: Guard { child },
-            _dir: dir,
+            admin: Admin::new(&format!("http://127.0.0.1:{}", process.admin)).expect("admin URL"),
+            ingress: Ingress::new(&format!("http://127.0.0.1:{}", process.ingress)).expect("ingress URL"),
+            process,
         };
         let started = Instant::now();
         if let Err(e) = server.admin.wait_healthy(START).await {
-            panic!("{e}\n{}", server.log_tail());
+            panic!("{e}\n{}", server.process.log_tail());
         }
         if let Err(e) = server.ingress.wait_ready(START).await {
-            panic!("{e}\n{}", server.log_tail());
+            panic!("{e}\n{}", server.process.log_tail());
         }
         eprintln!("restate-server healthy after {:?}", started.elapsed());
         server
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-        format!("--- last lines of {} ---\n{tail}", self.log.display())
     }
 }
 

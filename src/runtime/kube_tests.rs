@@ -4,9 +4,7 @@
 //! answer having come back through the forward.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,70 +24,23 @@ use crate::ui::Ui;
 const NAMESPACE: &str = "restate";
 const CONTEXT: &str = "fake-cluster";
 
-/// restate-server on loopback, killed by its PID when dropped.
-struct RestateServer {
-    child: Child,
-    admin: SocketAddr,
-    ingress: SocketAddr,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+#[path = "../../tests/support/restate_server.rs"]
+mod restate_server;
+
+use restate_server::RestateServer;
+
+/// The real server, healthy.
+async fn restate_server() -> RestateServer {
+    let server = RestateServer::start();
+    let admin = Admin::new(&format!("http://{}", loopback(server.admin))).expect("admin URL");
+    if let Err(e) = admin.wait_healthy(Duration::from_secs(60)).await {
+        panic!("{e}\n{}", server.log_tail());
+    }
+    server
 }
 
-impl RestateServer {
-    async fn start() -> RestateServer {
-        let bin = std::env::var("RESTATE_SERVER_BIN").unwrap_or_else(|_| {
-            panic!("RESTATE_SERVER_BIN is not set: run `. scripts/install-deps.sh` first to install restate-server")
-        });
-        let dir = tempfile::tempdir().expect("temp dir");
-        let [admin, ingress, node] = free_ports();
-        let log = dir.path().join("restate-server.log");
-        let out = File::create(&log).expect("log file");
-        let child = Command::new(&bin)
-            .args(["--bind-ip", "127.0.0.1", "--bind-port", &node.to_string()])
-            .args(["--listen-mode", "tcp", "--node-name", "test", "--no-logo", "--base-dir"])
-            .arg(dir.path().join("data"))
-            .env("RESTATE_DISABLE_TELEMETRY", "true")
-            .env("RESTATE_ADMIN__BIND_ADDRESS", format!("127.0.0.1:{admin}"))
-            .env("RESTATE_INGRESS__BIND_ADDRESS", format!("127.0.0.1:{ingress}"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let server = RestateServer {
-            child,
-            admin: SocketAddr::from(([127, 0, 0, 1], admin)),
-            ingress: SocketAddr::from(([127, 0, 0, 1], ingress)),
-            log,
-            _dir: dir,
-        };
-        let direct = Admin::new(&format!("http://{}", server.admin)).expect("admin URL");
-        if let Err(e) = direct.wait_healthy(Duration::from_secs(60)).await {
-            panic!("{e}\n{}", server.log_tail());
-        }
-        server
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for RestateServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_ports() -> [u16; 3] {
-    let listeners: Vec<std::net::TcpListener> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect();
-    ports.try_into().expect("3 ports")
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// The API server's side of a cluster where everything applied becomes ready at once: applied objects are kept
@@ -187,8 +138,9 @@ fn plan(timeout: Duration) -> Plan {
 
 #[tokio::test]
 async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin() {
-    let restate = RestateServer::start().await;
-    let server = fake_apiserver::start(cluster(HashMap::from([(9070, restate.admin), (8080, restate.ingress)]))).await;
+    let restate = restate_server().await;
+    let ports = HashMap::from([(9070, loopback(restate.admin)), (8080, loopback(restate.ingress))]);
+    let server = fake_apiserver::start(cluster(ports)).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let env = Env {
         kubeconfig: Some(kubeconfig(dir.path(), &[(CONTEXT, server.url())])),
