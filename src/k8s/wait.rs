@@ -42,26 +42,6 @@ struct Progress {
     selector: Option<String>,
 }
 
-pub async fn wait_statefulset_ready(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    timeout: Duration,
-    ui: &Ui,
-) -> Result<()> {
-    wait_ready(client, Workload::StatefulSet, namespace, name, timeout, ui).await
-}
-
-pub async fn wait_deployment_ready(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    timeout: Duration,
-    ui: &Ui,
-) -> Result<()> {
-    wait_ready(client, Workload::Deployment, namespace, name, timeout, ui).await
-}
-
 /// Waits until the workload's pods are all ready and updated. Fails with Kind::Timeout after `timeout`, or
 /// with Kind::Failed once a stuck cause has persisted for [`STUCK_GRACE`]; both carry the diagnosis.
 pub async fn wait_ready(
@@ -271,9 +251,16 @@ mod tests {
             PODS => (200, mock::list("v1", "PodList", vec![creating_pod()])),
             other => panic!("unexpected request {other}"),
         }));
-        wait_statefulset_ready(&client, "restate", "restate", Duration::from_secs(60), &quiet())
-            .await
-            .expect("ready");
+        wait_ready(
+            &client,
+            Workload::StatefulSet,
+            "restate",
+            "restate",
+            Duration::from_secs(60),
+            &quiet(),
+        )
+        .await
+        .expect("ready");
         drop(client);
         let seen = serving.await.expect("server");
         let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
@@ -294,9 +281,16 @@ mod tests {
             other => panic!("unexpected request {other}"),
         }));
         let started = Instant::now();
-        let error = wait_statefulset_ready(&client, "restate", "restate", Duration::from_secs(20), &quiet())
-            .await
-            .expect_err("times out");
+        let error = wait_ready(
+            &client,
+            Workload::StatefulSet,
+            "restate",
+            "restate",
+            Duration::from_secs(20),
+            &quiet(),
+        )
+        .await
+        .expect_err("times out");
         assert!(started.elapsed() >= Duration::from_secs(20));
         drop(client);
         serving.await.expect("server");
@@ -328,9 +322,16 @@ mod tests {
             other => panic!("unexpected request {other}"),
         }));
         let started = Instant::now();
-        let error = wait_deployment_ready(&client, "restate", "greeter", Duration::from_secs(300), &quiet())
-            .await
-            .expect_err("fails early");
+        let error = wait_ready(
+            &client,
+            Workload::Deployment,
+            "restate",
+            "greeter",
+            Duration::from_secs(300),
+            &quiet(),
+        )
+        .await
+        .expect_err("fails early");
         let waited = started.elapsed();
         assert!(
             waited >= STUCK_GRACE && waited < STUCK_GRACE + Duration::from_secs(5),

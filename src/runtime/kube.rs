@@ -21,7 +21,8 @@ use crate::k8s::objects::{
     self, ADMIN_NODE_PORT, ADMIN_PORT, INGRESS_NODE_PORT, INGRESS_PORT, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT,
 };
 use crate::k8s::portforward::PortForward;
-use crate::k8s::{apply, delete, wait};
+use crate::k8s::wait::{self, Workload};
+use crate::k8s::{apply, delete};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress};
 use crate::runtime::{Component, LoopStatus, Plan, Summary, register_and_verify, require_local_image};
@@ -127,8 +128,12 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         .step("install", async |step| {
             apply::apply_all(&access.client, &manifests, &ui).await?;
             step.set_message("waiting for Restate and the service");
-            wait::wait_statefulset_ready(&access.client, &namespace, RESTATE_NAME, plan.setup.timeout, &ui).await?;
-            wait::wait_deployment_ready(&access.client, &namespace, SERVICE_NAME, plan.setup.timeout, &ui).await?;
+            for (workload, name) in [
+                (Workload::StatefulSet, RESTATE_NAME),
+                (Workload::Deployment, SERVICE_NAME),
+            ] {
+                wait::wait_ready(&access.client, workload, &namespace, name, plan.setup.timeout, &ui).await?;
+            }
             Ok(Done::ok(
                 (),
                 format!("{} objects in namespace {namespace}", manifests.len()),
