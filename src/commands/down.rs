@@ -1,13 +1,13 @@
 //! `restate-dev down`: remove everything `up` made for this name, found by label. Nothing to do is success.
 
-use crate::cli::{DownArgs, ObjectArgs};
+use crate::cli::DownArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &DownArgs) -> Result<()> {
     let name = ctx.name()?;
-    let namespace = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?.namespace;
+    let namespace = ctx.namespace()?;
     let removed = runtime::down(&name, &namespace, args, &ctx.ui).await?;
     if ctx.ui.is_json() {
         ctx.ui

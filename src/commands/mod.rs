@@ -25,6 +25,14 @@ impl Ctx {
     pub fn name(&self) -> Result<String> {
         self.layers.name(&self.global)
     }
+
+    /// The loop's namespace from the config file and environment, for verbs without object flags.
+    pub fn namespace(&self) -> Result<String> {
+        Ok(self
+            .layers
+            .objects(&self.global, &crate::cli::ObjectArgs::default())?
+            .namespace)
+    }
 }
 
 pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {

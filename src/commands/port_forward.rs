@@ -1,7 +1,8 @@
 //! `restate-dev port-forward`: holds the port-forwards of a loop on minikube or an existing context, on the ports
 //! `up` recorded, until Ctrl-C. The loop itself keeps running.
 
-use crate::cli::{ObjectArgs, PortForwardArgs};
+use crate::cli::PortForwardArgs;
+use crate::cluster::Reach;
 use crate::commands::Ctx;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
@@ -9,7 +10,7 @@ use crate::runtime::kube::{self, Forwarded};
 
 pub async fn run(ctx: &Ctx, args: &PortForwardArgs) -> Result<()> {
     let name = ctx.name()?;
-    let namespace = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?.namespace;
+    let namespace = ctx.namespace()?;
     let docker = match args.context {
         Some(_) => None,
         None => Docker::connect().await.ok(),
@@ -20,7 +21,7 @@ pub async fn run(ctx: &Ctx, args: &PortForwardArgs) -> Result<()> {
             Error::failed(format!("no cluster found for loop {name}"))
                 .hint("start one with `restate-dev up --runtime minikube`, or name its context with --context")
         })?;
-    if !located.forwarded {
+    if located.reach != Reach::PortForward {
         return Err(Error::usage(format!(
             "loop {name} runs on {}, which publishes ingress and admin itself",
             located.runtime

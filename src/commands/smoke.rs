@@ -28,21 +28,20 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs) -> Result<()> {
     let teardown = if args.keep {
         None
     } else {
-        let down = DownArgs {
-            keep_cluster: false,
-            images: false,
-            context: None,
-        };
-        let context = up::plan(ctx, &args.up).ok().and_then(|plan| match plan.setup.runtime {
-            crate::config::Runtime::Context(context) => Some(context),
-            _ => None,
-        });
-        let down = DownArgs { context, ..down };
         Some(
             pipeline
                 .step("down", async |_| {
-                    let namespace = ctx.layers.objects(&ctx.global, &args.up.objects)?.namespace;
-                    let removed = runtime::down(&name, &namespace, &down, &ctx.ui).await?;
+                    let plan = up::plan(ctx, &args.up)?;
+                    let context = match plan.setup.runtime {
+                        crate::config::Runtime::Context(context) => Some(context),
+                        _ => None,
+                    };
+                    let down = DownArgs {
+                        keep_cluster: false,
+                        images: false,
+                        context,
+                    };
+                    let removed = runtime::down(&name, &plan.objects.namespace, &down, &ctx.ui).await?;
                     Ok(Done::ok((), format!("{} removed", removed.len())))
                 })
                 .await,

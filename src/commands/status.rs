@@ -1,13 +1,13 @@
 //! `restate-dev status`: what exists for this name, its health, and the URLs. Exit 0 only when healthy.
 
-use crate::cli::{ObjectArgs, StatusArgs};
+use crate::cli::StatusArgs;
 use crate::commands::Ctx;
 use crate::error::{Error, Result};
 use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let name = ctx.name()?;
-    let namespace = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?.namespace;
+    let namespace = ctx.namespace()?;
     let status = runtime::status(&name, &namespace, args.context.as_deref()).await?;
     if ctx.ui.is_json() {
         ctx.ui

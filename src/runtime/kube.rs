@@ -17,9 +17,7 @@ use crate::cluster::{Access, Provider, Reach, Removed, context};
 use crate::config::{DEFAULT_TIMEOUT, LoopSettings, ObjectSettings, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
-use crate::k8s::objects::{
-    self, ADMIN_NODE_PORT, ADMIN_PORT, INGRESS_NODE_PORT, INGRESS_PORT, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT,
-};
+use crate::k8s::objects::{self, ADMIN_PORT, INGRESS_PORT, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT};
 use crate::k8s::portforward::PortForward;
 use crate::k8s::wait::{self, Workload};
 use crate::k8s::{apply, delete};
@@ -315,18 +313,18 @@ pub async fn locate(docker: Option<&Docker>, name: &str, context: Option<&str>) 
             runtime: "context",
             context: context.to_string(),
             kubeconfig: None,
-            forwarded: true,
+            reach: Reach::PortForward,
         }));
     }
     if let Some(docker) = docker {
         let kind = kind_for_teardown(docker, name)?;
-        if docker.inspect_container(&kind.node_name()).await?.is_some() {
+        if let Some(node) = docker.inspect_container(&kind.node_name()).await? {
             let kubeconfig = Some(kind.kubeconfig.clone());
             return Ok(Some(Located {
                 runtime: "kind",
                 context: kind.context(),
                 kubeconfig,
-                forwarded: false,
+                reach: crate::cluster::kind::reach(&node),
             }));
         }
     }
@@ -334,7 +332,7 @@ pub async fn locate(docker: Option<&Docker>, name: &str, context: Option<&str>) 
         runtime: "minikube",
         context: name.to_string(),
         kubeconfig: None,
-        forwarded: true,
+        reach: Reach::PortForward,
     }))
 }
 
@@ -342,8 +340,7 @@ pub struct Located {
     pub runtime: &'static str,
     pub context: String,
     pub kubeconfig: Option<PathBuf>,
-    /// Reached through port-forwards rather than published ports.
-    pub forwarded: bool,
+    pub reach: Reach,
 }
 
 impl Located {
@@ -390,37 +387,23 @@ pub async fn status(
             healthy: ready,
         });
     }
-    let (ingress, admin) = if located.forwarded {
-        forward_record(&client, namespace).await?.urls()
-    } else {
-        let published = docker_ports(docker, name).await?;
-        (url(published.0), url(published.1))
+    let forwarded = located.reach == Reach::PortForward;
+    let (ingress, admin) = match located.reach {
+        Reach::NodePorts { ingress, admin } => (url(ingress), url(admin)),
+        Reach::PortForward => forward_record(&client, namespace).await?.urls(),
     };
     let answering = Admin::new(&admin)?.wait_healthy(Duration::from_secs(2)).await.is_ok();
     status.components.push(Component {
-        kind: if located.forwarded { "port-forward" } else { "node-port" },
+        kind: if forwarded { "port-forward" } else { "node-port" },
         name: format!("{admin}/health"),
-        state: match (answering, located.forwarded) {
+        state: match (answering, forwarded) {
             (true, _) => "answering".into(),
             (false, true) => "not running (start it with `restate-dev port-forward`)".into(),
             (false, false) => "not answering".into(),
         },
-        healthy: answering || located.forwarded,
+        healthy: answering || forwarded,
     });
     status.ingress_url = Some(ingress);
     status.admin_url = Some(admin);
     Ok(())
-}
-
-/// The host ports the kind node publishes for ingress and admin.
-async fn docker_ports(docker: Option<&Docker>, name: &str) -> Result<(u16, u16)> {
-    let docker = docker.ok_or_else(|| Error::failed("the kind runtime needs Docker"))?;
-    let node = kind_for_teardown(docker, name)?.node_name();
-    let info = docker.inspect_container(&node).await?;
-    let port = |node_port: u16| {
-        info.as_ref()
-            .and_then(|i| i.ports.iter().find(|(c, _)| *c == node_port).map(|(_, h)| *h))
-            .unwrap_or_default()
-    };
-    Ok((port(INGRESS_NODE_PORT), port(ADMIN_NODE_PORT)))
 }

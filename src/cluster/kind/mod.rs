@@ -25,6 +25,15 @@ use kubeadm::API_SERVER_PORT;
 use kubeconfig::Entries;
 use node::{ADMIN_NODE_PORT, CLUSTER_LABEL, INGRESS_NODE_PORT, NodeSpec};
 
+/// How a node reaches Restate from 127.0.0.1: the host ports it publishes onto the NodePorts, if it does.
+pub fn reach(node: &ContainerInfo) -> Reach {
+    let published = |port: u16| node.ports.iter().find(|(c, _)| *c == port).map(|(_, h)| *h);
+    match (published(INGRESS_NODE_PORT), published(ADMIN_NODE_PORT)) {
+        (Some(ingress), Some(admin)) => Reach::NodePorts { ingress, admin },
+        _ => Reach::PortForward,
+    }
+}
+
 /// kind v0.32's default node image, pinned by digest.
 pub const DEFAULT_NODE_IMAGE: &str =
     "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
@@ -107,11 +116,7 @@ impl KindCluster {
     }
 
     async fn access(&self, info: &ContainerInfo, entries: &Entries, created: bool) -> Result<Access> {
-        let published = |port: u16| info.ports.iter().find(|(c, _)| *c == port).map(|(_, h)| *h);
-        let reach = match (published(INGRESS_NODE_PORT), published(ADMIN_NODE_PORT)) {
-            (Some(ingress), Some(admin)) => Reach::NodePorts { ingress, admin },
-            _ => Reach::PortForward,
-        };
+        let reach = reach(info);
         let options = kube::config::KubeConfigOptions::default();
         let config = kube::Config::from_custom_kubeconfig(entries.to_kubeconfig()?, &options)
             .await

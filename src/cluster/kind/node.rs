@@ -8,14 +8,13 @@ use bollard::models::{
 };
 
 use super::kubeadm::API_SERVER_PORT;
+/// The NodePorts of the Service `restate-nodeport`, which the host ports published here lead to.
+pub use crate::k8s::objects::{ADMIN_NODE_PORT, INGRESS_NODE_PORT};
 use crate::labels;
 
 /// kind's labels: `kind get clusters` lists the values of the first; the second names the node's role.
 pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
 pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
-/// The NodePorts of the Service `restate-nodeport`, which the host ports below lead to.
-pub const INGRESS_NODE_PORT: u16 = 30080;
-pub const ADMIN_NODE_PORT: u16 = 30070;
 
 pub fn node_name(cluster: &str) -> String {
     format!("{cluster}-control-plane")
