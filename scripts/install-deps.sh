@@ -19,9 +19,19 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
+# kind nodes are privileged containers. Where the capability bounding set lacks CAP_SYS_MODULE (bit 16) or
+# CAP_SYS_RESOURCE (bit 24), runc cannot start them, so dockerd gets a runtime that drops those two first.
+cache=${RESTATE_DEV_CACHE:-/var/cache/restate-dev}
+dockerd_args=()
+bounding=$((16#$(awk '/^CapBnd/ { print $2 }' /proc/self/status)))
+if (( (bounding >> 16 & 1) == 0 || (bounding >> 24 & 1) == 0 )); then
+  mkdir -p "$cache/bin"
+  install -m 0755 "$root/scripts/docker/runc-drop-refused-caps" "$cache/bin/runc-drop-refused-caps"
+  dockerd_args=(--add-runtime "drop-refused-caps=$cache/bin/runc-drop-refused-caps" --default-runtime drop-refused-caps)
+fi
 if ! docker version >/dev/null 2>&1; then
-  log "starting dockerd (log: $tools/dockerd.log)"
-  nohup dockerd >"$tools/dockerd.log" 2>&1 &
+  log "starting dockerd ${dockerd_args[*]} (log: $tools/dockerd.log)"
+  nohup dockerd "${dockerd_args[@]}" >"$tools/dockerd.log" 2>&1 &
   echo $! >"$tools/dockerd.pid"
   for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
   docker version >/dev/null || { log "dockerd did not start"; tail -20 "$tools/dockerd.log" >&2; exit 1; }

@@ -1,7 +1,5 @@
 //! `restate-dev up`: create or reuse, install, register, verify, and say where everything answers.
 
-use std::time::Duration;
-
 use crate::cli::UpArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
@@ -12,7 +10,7 @@ use crate::ui::{Ui, format_duration};
 pub async fn run(ctx: &Ctx, args: &UpArgs) -> Result<()> {
     let mut pipeline = Pipeline::new(&ctx.ui);
     let summary = execute(ctx, args, &mut pipeline).await?;
-    print_summary(&ctx.ui, &summary, pipeline.total());
+    print_summary(&ctx.ui, &summary, &pipeline);
     Ok(())
 }
 
@@ -40,11 +38,15 @@ pub fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
     })
 }
 
-pub fn print_summary(ui: &Ui, summary: &Summary, took: Duration) {
+/// The summary; as JSON it carries the step records too, so that a script can tell what a re-`up` changed.
+pub fn print_summary(ui: &Ui, summary: &Summary, pipeline: &Pipeline) {
     if ui.is_json() {
-        ui.print_json(&serde_json::to_value(summary).expect("summaries serialize"));
+        let mut value = serde_json::to_value(summary).expect("summaries serialize");
+        value["steps"] = serde_json::to_value(&pipeline.steps).expect("step records serialize");
+        ui.print_json(&value);
         return;
     }
+    let took = pipeline.total();
     let mut out = String::new();
     let place = match (&summary.context, &summary.namespace) {
         (Some(context), Some(namespace)) => format!(", context {context}, namespace {namespace}"),

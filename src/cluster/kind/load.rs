@@ -61,18 +61,42 @@ async fn node_image_id(docker: &Docker, node: &str, image: &str) -> Result<Optio
     Ok(parsed["status"]["id"].as_str().map(str::to_string))
 }
 
-/// The snapshotter containerd's CRI plugin uses in the node (kind's images may switch it); overlayfs if unsure.
+/// The snapshotter containerd's CRI plugin uses in the node (kind's entrypoint may switch it).
 async fn snapshotter(docker: &Docker, node: &str) -> Result<String> {
-    let out = docker.exec(node, &["containerd", "config", "dump"]).await?;
-    Ok(snapshotter_from_config(&out.stdout).unwrap_or_else(|| "overlayfs".into()))
+    let cmd = ["containerd", "config", "dump"];
+    let out = docker.exec(node, &cmd).await?.check(node, &cmd)?;
+    snapshotter_from_config(&out.stdout).map_err(|why| {
+        Error::failed(format!(
+            "cannot tell which snapshotter containerd uses in node {node}: {why}"
+        ))
+        .hint("the node image's containerd is not one kind supports; try the default --node-image")
+    })
 }
 
-fn snapshotter_from_config(config: &str) -> Option<String> {
-    config
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("snapshotter = "))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .find(|v| !v.is_empty())
+/// Reads `containerd config dump` as kind does, as TOML: containerd 2 writes it with single-quoted keys and
+/// strings (`[plugins.'io.containerd.cri.v1.images']`, config version 3 or 4), containerd 1.x with double quotes
+/// under the CRI plugin's `containerd` table (version 2).
+fn snapshotter_from_config(config: &str) -> std::result::Result<String, String> {
+    let parsed: toml::Table = toml::from_str(config).map_err(|e| format!("its config dump is not TOML ({e})"))?;
+    let version = parsed.get("version").and_then(toml::Value::as_integer);
+    let path: &[&str] = match version {
+        Some(2) => &["plugins", "io.containerd.grpc.v1.cri", "containerd", "snapshotter"],
+        Some(3 | 4) => &["plugins", "io.containerd.cri.v1.images", "snapshotter"],
+        Some(v) => return Err(format!("unknown config version {v} (known: 2, 3 and 4)")),
+        None => return Err("its config dump has no version".into()),
+    };
+    let mut value = parsed.get(path[0]);
+    for key in &path[1..] {
+        value = value.and_then(|v| v.get(key));
+    }
+    match value.and_then(toml::Value::as_str) {
+        Some(s) if !s.is_empty() => Ok(s.to_string()),
+        _ => Err(format!(
+            "its config (version {}) has no {}",
+            version.unwrap_or_default(),
+            path.join(".")
+        )),
+    }
 }
 
 /// Loads `image` into the node unless it already has the same image id; false when it had.
@@ -114,10 +138,43 @@ mod tests {
     }
 
     #[test]
-    fn snapshotter_is_read_from_the_config_dump() {
-        let dump = "[plugins.\"io.containerd.cri.v1.images\"]\n  snapshotter = \"\"\n\
-                    [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n    snapshotter = \"fuse-overlayfs\"\n";
-        assert_eq!(snapshotter_from_config(dump).as_deref(), Some("fuse-overlayfs"));
-        assert_eq!(snapshotter_from_config("version = 3\n"), None);
+    fn snapshotter_is_read_from_containerd_2s_dump() {
+        let dump = include_str!("../../../fixtures/containerd/config-dump-2.3.4.toml");
+        assert_eq!(snapshotter_from_config(dump).as_deref(), Ok("overlayfs"));
+    }
+
+    #[test]
+    fn snapshotter_is_read_from_containerd_1s_dump() {
+        let dump = include_str!("../../../fixtures/containerd/config-dump-1.6.toml");
+        assert_eq!(snapshotter_from_config(dump).as_deref(), Ok("overlayfs"));
+    }
+
+    #[test]
+    fn a_switched_snapshotter_is_found_in_either_generation() {
+        let v3 = "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  snapshotter = 'fuse-overlayfs'\n\
+                  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  snapshotter = ''\n";
+        assert_eq!(snapshotter_from_config(v3).as_deref(), Ok("fuse-overlayfs"));
+        let v2 = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"native\"\n";
+        assert_eq!(snapshotter_from_config(v2).as_deref(), Ok("native"));
+    }
+
+    #[test]
+    fn an_unreadable_dump_is_an_error_that_says_why() {
+        assert!(
+            snapshotter_from_config("version = 9\n")
+                .unwrap_err()
+                .contains("unknown config version 9")
+        );
+        assert!(
+            snapshotter_from_config("snapshotter = 'x'\n")
+                .unwrap_err()
+                .contains("no version")
+        );
+        assert!(
+            snapshotter_from_config("version = 3\n")
+                .unwrap_err()
+                .contains("io.containerd.cri.v1.images")
+        );
+        assert!(snapshotter_from_config("[[").unwrap_err().contains("not TOML"));
     }
 }

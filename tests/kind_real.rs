@@ -1,0 +1,614 @@
+//! The Kubernetes tier, for real: the kind runtime on a node image built here (`scripts/kind-node-image.sh`, named
+//! by `$RESTATE_DEV_KIND_NODE_IMAGE`), the real kind CLI beside it (`$RESTATE_DEV_KIND_BIN`), and `up --context`
+//! on a cluster that kind made. A real API server, kubelet, containerd and CoreDNS answer every step.
+//!
+//! Each test owns its loop names and its own kubeconfig file, and removes what it made even when it fails. They
+//! take turns (one cluster at a time is what two cores hold). `scripts/test.sh` runs them; plain `cargo test`
+//! leaves them out (`#[ignore]`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use restate_dev::{docker::Docker, images, ui::Ui};
+use serde_json::Value;
+
+const RESTATE_DEV: &str = env!("CARGO_BIN_EXE_restate-dev");
+const GATE: &str = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier";
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn env(name: &str, how: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {how}"))
+}
+
+fn node_image() -> String {
+    env(
+        "RESTATE_DEV_KIND_NODE_IMAGE",
+        "scripts/kind-node-image.sh builds the node image and prints it",
+    )
+}
+
+fn kind_bin() -> String {
+    env(
+        "RESTATE_DEV_KIND_BIN",
+        "`scripts/kind-node-image.sh --kind` builds the kind CLI and prints its path",
+    )
+}
+
+fn restate_server() -> String {
+    env("RESTATE_SERVER_BIN", "run `. scripts/install-deps.sh` first")
+}
+
+/// A short name of this run's own (kind's node hostnames must stay well inside 63 characters).
+fn loop_name(test: &str) -> String {
+    format!("kr{test}{}", std::process::id() % 100_000)
+}
+
+/// A kubeconfig of the test's own, so that nothing touches the user's: it starts with someone else's context,
+/// which must survive everything the test does.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+const BYSTANDER_CONTEXT: &str = "someone-elses";
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {BYSTANDER_CONTEXT}\n  cluster:\n    server: https://127.0.0.1:1\n\
+             users:\n- name: {BYSTANDER_CONTEXT}\n  user: {{}}\ncontexts:\n- name: {BYSTANDER_CONTEXT}\n  context:\n    \
+             cluster: {BYSTANDER_CONTEXT}\n    user: {BYSTANDER_CONTEXT}\ncurrent-context: {BYSTANDER_CONTEXT}\n"
+        );
+        std::fs::write(dir.path().join("config"), config).unwrap();
+        Sandbox { dir }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env_remove("DOCKER_HOST");
+        command
+    }
+
+    fn restate_dev(&self, name: &str, args: &[&str]) -> Command {
+        let mut command = self.command(RESTATE_DEV, &["--name", name]);
+        command.args(args);
+        command
+    }
+
+    fn contexts(&self) -> Vec<String> {
+        let config = Kubeconfig::read_from(self.kubeconfig()).unwrap();
+        config.contexts.into_iter().map(|c| c.name).collect()
+    }
+
+    async fn client(&self, context: &str) -> kube::Client {
+        client_from(&self.kubeconfig(), context).await
+    }
+}
+
+async fn client_from(kubeconfig: &Path, context: &str) -> kube::Client {
+    let config = Kubeconfig::read_from(kubeconfig).unwrap();
+    let options = KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(config, &options).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn run(mut command: Command) -> Output {
+    let started = Instant::now();
+    let output = command.output().expect("the command runs");
+    eprintln!("{command:?} took {:.1}s", started.elapsed().as_secs_f64());
+    output
+}
+
+fn ok(output: Output) -> Output {
+    assert!(
+        output.status.success(),
+        "failed ({:?}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn docker_cli(args: &[&str]) -> String {
+    let output = Command::new("docker").args(args).output().expect("the docker CLI runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Everything Docker holds with the loop's label, as "type name" lines.
+fn labelled(name: &str) -> Vec<String> {
+    let filter = format!("label=dev.restate.loop={name}");
+    let mut found = Vec::new();
+    for (kind, args) in [
+        ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
+        ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
+        ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
+    ] {
+        let mut args = args.clone();
+        args.extend(["--filter", &filter]);
+        found.extend(
+            docker_cli(&args)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| format!("{kind} {l}")),
+        );
+    }
+    found
+}
+
+/// Removes the loop (and a kind cluster the test made) even when an assertion failed half-way.
+struct Cleanup<'a> {
+    sandbox: &'a Sandbox,
+    loops: Vec<String>,
+    kind_clusters: Vec<String>,
+    containers: Vec<String>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let quiet = |mut c: Command| {
+            let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        };
+        for name in &self.loops {
+            quiet(self.sandbox.restate_dev(name, &["down"]));
+        }
+        for name in &self.kind_clusters {
+            quiet(
+                self.sandbox
+                    .command(&kind_bin(), &["delete", "cluster", "--name", name]),
+            );
+        }
+        for name in &self.containers {
+            quiet({
+                let mut c = Command::new("docker");
+                c.args(["rm", "-f", "-v", name]);
+                c
+            });
+        }
+    }
+}
+
+fn statuses(summary: &Value) -> BTreeMap<String, String> {
+    summary["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("up's JSON has its step records: {summary}"))
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn pod_uids(client: &kube::Client, namespace: &str) -> BTreeMap<String, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| (p.metadata.name.unwrap(), p.metadata.uid.unwrap()))
+        .collect()
+}
+
+async fn invoke(ingress: &str, path: &str, body: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{ingress}/{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("ingress answers");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The node's containerd knows the image by this reference.
+fn node_has_image(node: &str, image: &str) -> bool {
+    let out = docker_cli(&["exec", node, "crictl", "inspecti", "-o", "json", image]);
+    out.contains("\"id\"")
+}
+
+/// A plain container outside every loop, on the `kind` network, that `down` must leave alone.
+fn bystander(name: &str, image: &str) -> String {
+    let container = format!("{name}-bystander");
+    ok(run({
+        let mut c = Command::new("docker");
+        c.args([
+            "create",
+            "--name",
+            &container,
+            "--network",
+            "kind",
+            "--label",
+            "purpose=bystander",
+            image,
+        ]);
+        c
+    }));
+    container
+}
+
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn kind_loop_from_nothing_to_down() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let sandbox = Sandbox::new();
+    let name = loop_name("a");
+    let mut cleanup = Cleanup {
+        sandbox: &sandbox,
+        loops: vec![name.clone()],
+        kind_clusters: vec![],
+        containers: vec![],
+    };
+    let image = node_image();
+    let server = restate_server();
+    let up_args = [
+        "up",
+        "--node-image",
+        &image,
+        "--restate-binary",
+        &server,
+        "--timeout",
+        "10m",
+        "--output",
+        "json",
+    ];
+
+    // From nothing: node, kubeadm init, CNI, storage, node Ready, CoreDNS, Restate, the sample, registration and
+    // one invocation, all inside `up`.
+    let started = Instant::now();
+    let summary = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    eprintln!("up from nothing: {:.1}s", started.elapsed().as_secs_f64());
+    assert_eq!(summary["runtime"], "kind", "{summary}");
+    assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!", "{summary}");
+    let context = format!("kind-{name}");
+    assert_eq!(summary["context"], context.as_str());
+    let ingress = summary["ingress_url"].as_str().unwrap().to_string();
+    let admin = summary["admin_url"].as_str().unwrap().to_string();
+    assert!(
+        ingress.starts_with("http://127.0.0.1:") && admin.starts_with("http://127.0.0.1:"),
+        "{summary}"
+    );
+    let contexts = sandbox.contexts();
+    assert!(
+        contexts.contains(&context) && contexts.contains(&BYSTANDER_CONTEXT.to_string()),
+        "{contexts:?}"
+    );
+
+    // What the cluster says, through the context `up` merged.
+    let client = sandbox.client(&context).await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.get(&format!("{name}-control-plane")).await.unwrap();
+    let ready = node.status.unwrap().conditions.unwrap();
+    assert!(
+        ready.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+        "{ready:?}"
+    );
+    let coredns: Deployment = Api::namespaced(client.clone(), "kube-system")
+        .get("coredns")
+        .await
+        .unwrap();
+    assert!(coredns.status.unwrap().available_replicas.unwrap_or(0) >= 1);
+    let restate: StatefulSet = Api::namespaced(client.clone(), "restate").get("restate").await.unwrap();
+    assert_eq!(restate.status.unwrap().ready_replicas, Some(1));
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "restate");
+    let claims = claims.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].status.as_ref().unwrap().phase.as_deref(), Some("Bound"));
+    assert_eq!(
+        claims[0].spec.as_ref().unwrap().storage_class_name.as_deref(),
+        Some("standard")
+    );
+    let service: Deployment = Api::namespaced(client.clone(), "restate").get("service").await.unwrap();
+    assert_eq!(service.status.unwrap().available_replicas, Some(1));
+    let sample = service.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap();
+    let cluster_ip: Service = Api::namespaced(client.clone(), "restate").get("service").await.unwrap();
+    assert_eq!(cluster_ip.spec.unwrap().type_.as_deref(), Some("ClusterIP"));
+
+    // The sample was streamed into the node's containerd 2, and Restate answers on the host's loopback.
+    let node_container = format!("{name}-control-plane");
+    assert!(node_has_image(&node_container, &sample), "{sample} is not in the node");
+    let (status, body) = invoke(&ingress, "Greeter/greet", "\"Ada\"").await;
+    assert_eq!((status, body.as_str()), (200, "\"Hello, Ada!\""));
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "5").await;
+    assert_eq!(total, "5");
+
+    // A re-up changes nothing: every step that makes something is skipped, and no pod was replaced.
+    let before = pod_uids(&client, "restate").await;
+    let started = Instant::now();
+    let again = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    eprintln!("re-up: {:.1}s", started.elapsed().as_secs_f64());
+    let steps = statuses(&again);
+    for step in ["cluster", "images", "install", "register"] {
+        assert_eq!(
+            steps.get(step).map(String::as_str),
+            Some("skipped"),
+            "{step} in {steps:?}"
+        );
+    }
+    assert_eq!(pod_uids(&client, "restate").await, before);
+    assert_eq!(again["ingress_url"], summary["ingress_url"]);
+    assert_eq!(again["deployment_id"], summary["deployment_id"]);
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
+    assert_eq!(total, "6", "Restate's state survives a re-up");
+
+    let status = json(&ok(run(sandbox.restate_dev(&name, &["status", "--output", "json"]))));
+    assert_eq!(status["healthy"], true, "{status}");
+    assert_eq!(status["runtime"], "kind");
+    assert_eq!(status["ingress_url"], summary["ingress_url"]);
+    assert_eq!(status["admin_url"], summary["admin_url"]);
+
+    // The real kind CLI sees our cluster, and its kubeconfig reaches it.
+    let clusters = ok(run(sandbox.command(&kind_bin(), &["get", "clusters"])));
+    assert!(
+        String::from_utf8_lossy(&clusters.stdout).lines().any(|l| l == name),
+        "{clusters:?}"
+    );
+    let kubeconfig = ok(run(
+        sandbox.command(&kind_bin(), &["get", "kubeconfig", "--name", &name])
+    ));
+    let file = sandbox.dir.path().join("from-kind");
+    std::fs::write(&file, &kubeconfig.stdout).unwrap();
+    let via_kind = client_from(&file, &context).await;
+    let listed = Api::<Node>::all(via_kind).list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+
+    // A service whose process exits: the error says what Kubernetes said, within --timeout.
+    let crash = crash_image(&sample);
+    let started = Instant::now();
+    let failed = run(sandbox.restate_dev(
+        &name,
+        &[
+            "up",
+            "--node-image",
+            &image,
+            "--restate-binary",
+            &server,
+            "--service-image",
+            &crash,
+            "--verify",
+            "Greeter/greet",
+            "--timeout",
+            "90s",
+        ],
+    ));
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    eprintln!("crashing service: failed after {:.1}s:\n{stderr}", took.as_secs_f64());
+    assert!(
+        matches!(failed.status.code(), Some(1 | 4)),
+        "{:?}: {stderr}",
+        failed.status
+    );
+    assert!(
+        stderr.contains("CrashLoopBackOff") || stderr.contains("Error"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("crash-on-purpose"),
+        "the pod's last log lines: {stderr}"
+    );
+    assert!(took < Duration::from_secs(150), "bounded by --timeout: {took:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // down: nothing of ours left, everything else untouched.
+    let other = bystander(&name, &crash);
+    cleanup.containers.push(other.clone());
+    ok(run(sandbox.restate_dev(&name, &["down", "--output", "json"])));
+    assert_eq!(labelled(&name), Vec::<String>::new());
+    assert!(!sandbox.contexts().contains(&context), "{:?}", sandbox.contexts());
+    assert!(sandbox.contexts().contains(&BYSTANDER_CONTEXT.to_string()));
+    assert_eq!(
+        docker_cli(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={other}"),
+            "--format",
+            "{{.Names}}"
+        ]),
+        other
+    );
+    assert_eq!(
+        docker_cli(&["network", "ls", "--filter", "name=^kind$", "--format", "{{.Name}}"]),
+        "kind"
+    );
+}
+
+/// The sample image, told to start with an argument it refuses: the process prints why and exits.
+fn crash_image(sample: &str) -> String {
+    let reference = format!("restate-dev.local/crashing:{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {sample}\nCMD [\"--crash-on-purpose\"]\nLABEL app.kubernetes.io/managed-by=restate-dev\n"),
+    )
+    .unwrap();
+    ok(run({
+        let mut c = Command::new("docker");
+        c.args(["build", "-q", "-t", &reference]).arg(dir.path());
+        c
+    }));
+    reference
+}
+
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn kind_delete_cluster_removes_our_cluster() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let sandbox = Sandbox::new();
+    let name = loop_name("d");
+    let _cleanup = Cleanup {
+        sandbox: &sandbox,
+        loops: vec![name.clone()],
+        kind_clusters: vec![],
+        containers: vec![],
+    };
+    let image = node_image();
+    let server = restate_server();
+    ok(run(sandbox.restate_dev(
+        &name,
+        &[
+            "up",
+            "--node-image",
+            &image,
+            "--restate-binary",
+            &server,
+            "--no-verify",
+            "--timeout",
+            "10m",
+        ],
+    )));
+    ok(run(
+        sandbox.command(&kind_bin(), &["delete", "cluster", "--name", &name])
+    ));
+    let node = format!("{name}-control-plane");
+    assert_eq!(
+        docker_cli(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{node}$"),
+            "--format",
+            "{{.Names}}"
+        ]),
+        ""
+    );
+    assert!(
+        !sandbox.contexts().contains(&format!("kind-{name}")),
+        "{:?}",
+        sandbox.contexts()
+    );
+    assert!(sandbox.contexts().contains(&BYSTANDER_CONTEXT.to_string()));
+    // What kind does not know of (nothing, for a kind loop) is for down; it finds nothing left and succeeds.
+    ok(run(sandbox.restate_dev(&name, &["down"])));
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+/// kind's cluster config for a cgroup v1 host: kubelet 1.35+ starts there only when told `failCgroupV1: false`.
+const KIND_CONFIG_CGROUP_V1: &str = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nkubeadmConfigPatches:\n- |\n  \
+    kind: KubeletConfiguration\n  failCgroupV1: false\n";
+
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn up_on_a_context_kind_made() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let sandbox = Sandbox::new();
+    let cluster = loop_name("k");
+    let name = loop_name("c");
+    let _cleanup = Cleanup {
+        sandbox: &sandbox,
+        loops: vec![],
+        kind_clusters: vec![cluster.clone()],
+        containers: vec![],
+    };
+    let config = sandbox.dir.path().join("kind.yaml");
+    std::fs::write(&config, KIND_CONFIG_CGROUP_V1).unwrap();
+    let config = config.to_str().unwrap();
+    ok(run(sandbox.command(
+        &kind_bin(),
+        &[
+            "create",
+            "cluster",
+            "--image",
+            &node_image(),
+            "--name",
+            &cluster,
+            "--config",
+            config,
+            "--wait",
+            "5m",
+        ],
+    )));
+
+    // A kind user's images: loaded with `kind load docker-image`, then named to `up`.
+    let docker = Docker::connect().await.unwrap();
+    let ui = Ui::new(None, true);
+    let restate = images::ensure_restate_image(&docker, "unused", Some(Path::new(&restate_server())), &ui)
+        .await
+        .unwrap()
+        .reference;
+    let sample = images::sample_image_from(&docker, Path::new(RESTATE_DEV), &ui)
+        .await
+        .unwrap();
+    for image in [&restate, &sample] {
+        ok(run(sandbox.command(
+            &kind_bin(),
+            &["load", "docker-image", image, "--name", &cluster],
+        )));
+    }
+
+    let context = format!("kind-{cluster}");
+    let with_context = ["--context", context.as_str()];
+    let mut up_args = vec!["up", "--restate-image", &restate, "--service-image", &sample];
+    up_args.extend(["--verify", "Greeter/greet", "--timeout", "5m", "--output", "json"]);
+    up_args.extend(with_context);
+    let summary = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    assert_eq!(summary["runtime"], "context", "{summary}");
+    assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!", "{summary}");
+
+    let mut status_args = vec!["status", "--output", "json"];
+    status_args.extend(with_context);
+    let status = run(sandbox.restate_dev(&name, &status_args));
+    let status = json(&status);
+    assert_eq!(status["context"], context.as_str(), "{status}");
+    assert!(
+        status["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "pod"),
+        "{status}"
+    );
+
+    let mut down_args = vec!["down"];
+    down_args.extend(with_context);
+    ok(run(sandbox.restate_dev(&name, &down_args)));
+    let client = sandbox.client(&context).await;
+    let left = Api::<Pod>::namespaced(client.clone(), "restate")
+        .list(&ListParams::default())
+        .await;
+    assert!(
+        left.map(|l| l.items.is_empty()).unwrap_or(true),
+        "nothing of ours is left in the namespace"
+    );
+    // kind's cluster is still there and answering.
+    let nodes = Api::<Node>::all(client).list(&ListParams::default()).await.unwrap();
+    assert_eq!(nodes.items.len(), 1);
+    let clusters = ok(run(sandbox.command(&kind_bin(), &["get", "clusters"])));
+    assert!(String::from_utf8_lossy(&clusters.stdout).lines().any(|l| l == cluster));
+}
