@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh Debian machine, idempotently:
-#   - Docker Engine (Debian's docker.io), with dockerd started in the background when no daemon answers;
+#   - Docker Engine (Debian's docker.io), with dockerd started in the background when no daemon answers (with a
+#     runtime that lets privileged containers start where the capability bounding set is short);
+#   - kind's inotify limits, and debootstrap and gcc for the kind node image;
 #   - the Restate server and CLI from npm, pinned, under .tools/npm;
 #   - kubernetes-validate from PyPI, pinned, in .tools/venv.
 # Source it (`. scripts/install-deps.sh`) to get RESTATE_SERVER_BIN, RESTATE_CLI_BIN and KUBERNETES_VALIDATE.
@@ -36,6 +38,19 @@ if ! docker version >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
   docker version >/dev/null || { log "dockerd did not start"; tail -20 "$tools/dockerd.log" >&2; exit 1; }
 fi
+
+# kind's known issues ask for these inotify limits; a node's kubelet and containerd run out of instances below them.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 512 ] || [ "$(cat /proc/sys/fs/inotify/max_user_watches)" -lt 524288 ]; then
+  log "raising the inotify limits to kind's (fs.inotify.max_user_instances=512, max_user_watches=524288)"
+  sysctl -q -w fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288
+fi
+# The node image is built with these (scripts/kind-node-image.sh); Go 1.26 comes with the machine.
+if ! command -v debootstrap >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+  log "installing debootstrap and gcc"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap gcc libc6-dev >/dev/null
+fi
+command -v go >/dev/null 2>&1 || { log "the node image needs Go 1.26 or later on PATH"; exit 1; }
 
 if [ ! -x "$tools/npm/node_modules/.bin/restate-server" ] || ! grep -q "\"version\": \"$RESTATE_VERSION\"" \
     "$tools/npm/node_modules/@restatedev/restate-server/package.json" 2>/dev/null; then

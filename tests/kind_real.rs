@@ -1,5 +1,5 @@
 //! The Kubernetes tier, for real: the kind runtime on a node image built here (`scripts/kind-node-image.sh`, named
-//! by `$RESTATE_DEV_KIND_NODE_IMAGE`), the real kind CLI beside it (`$RESTATE_DEV_KIND_BIN`), and `up --context`
+//! by `$KIND_TEST_NODE_IMAGE`), the real kind CLI beside it (`$KIND_TEST_CLI`), and `up --context`
 //! on a cluster that kind made. A real API server, kubelet, containerd and CoreDNS answer every step.
 //!
 //! Each test owns its loop names and its own kubeconfig file, and removes what it made even when it fails. They
@@ -30,14 +30,14 @@ fn env(name: &str, how: &str) -> String {
 
 fn node_image() -> String {
     env(
-        "RESTATE_DEV_KIND_NODE_IMAGE",
+        "KIND_TEST_NODE_IMAGE",
         "scripts/kind-node-image.sh builds the node image and prints it",
     )
 }
 
 fn kind_bin() -> String {
     env(
-        "RESTATE_DEV_KIND_BIN",
+        "KIND_TEST_CLI",
         "`scripts/kind-node-image.sh --kind` builds the kind CLI and prints its path",
     )
 }
@@ -170,6 +170,8 @@ struct Cleanup<'a> {
     loops: Vec<String>,
     kind_clusters: Vec<String>,
     containers: Vec<String>,
+    /// Networks that did not exist before the test (kind never removes the `kind` network it made).
+    networks: Vec<String>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -177,15 +179,7 @@ impl Drop for Cleanup<'_> {
         let quiet = |mut c: Command| {
             let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
         };
-        for name in &self.loops {
-            quiet(self.sandbox.restate_dev(name, &["down"]));
-        }
-        for name in &self.kind_clusters {
-            quiet(
-                self.sandbox
-                    .command(&kind_bin(), &["delete", "cluster", "--name", name]),
-            );
-        }
+        // Containers first: a bystander on the `kind` network would keep `down` from removing the network.
         for name in &self.containers {
             quiet({
                 let mut c = Command::new("docker");
@@ -193,7 +187,29 @@ impl Drop for Cleanup<'_> {
                 c
             });
         }
+        for name in &self.kind_clusters {
+            quiet(
+                self.sandbox
+                    .command(&kind_bin(), &["delete", "cluster", "--name", name]),
+            );
+        }
+        for name in &self.loops {
+            quiet(self.sandbox.restate_dev(name, &["down"]));
+        }
+        for name in &self.networks {
+            quiet({
+                let mut c = Command::new("docker");
+                c.args(["network", "rm", name]);
+                c
+            });
+        }
     }
+}
+
+/// `kind`, when the network does not exist yet: kind would leave it behind.
+fn kind_network_if_new() -> Vec<String> {
+    let exists = docker_cli(&["network", "ls", "--filter", "name=^kind$", "--format", "{{.Name}}"]) == "kind";
+    if exists { vec![] } else { vec!["kind".to_string()] }
 }
 
 fn statuses(summary: &Value) -> BTreeMap<String, String> {
@@ -270,6 +286,7 @@ async fn kind_loop_from_nothing_to_down() {
         loops: vec![name.clone()],
         kind_clusters: vec![],
         containers: vec![],
+        networks: vec![],
     };
     let image = node_image();
     let server = restate_server();
@@ -477,6 +494,7 @@ async fn kind_delete_cluster_removes_our_cluster() {
         loops: vec![name.clone()],
         kind_clusters: vec![],
         containers: vec![],
+        networks: vec![],
     };
     let image = node_image();
     let server = restate_server();
@@ -535,6 +553,7 @@ async fn up_on_a_context_kind_made() {
         loops: vec![],
         kind_clusters: vec![cluster.clone()],
         containers: vec![],
+        networks: kind_network_if_new(),
     };
     let config = sandbox.dir.path().join("kind.yaml");
     std::fs::write(&config, KIND_CONFIG_CGROUP_V1).unwrap();

@@ -9,10 +9,13 @@ use crate::ui::Ui;
 
 pub const FIELD_MANAGER: &str = "restate-dev";
 
-/// Applies every manifest in order (the namespace first, as `render` orders them).
-pub async fn apply_all(client: &kube::Client, manifests: &[Manifest], ui: &Ui) -> Result<()> {
+/// Applies every manifest in order (the namespace first, as `render` orders them); how many of them the API
+/// server changed. An object whose resourceVersion the apply left as it was is unchanged, so a re-`up` of a loop
+/// nobody touched changes nothing and can say so.
+pub async fn apply_all(client: &kube::Client, manifests: &[Manifest], ui: &Ui) -> Result<usize> {
     let step = ui.step("apply");
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut changed = 0;
     for (done, manifest) in manifests.iter().enumerate() {
         let id = describe(manifest);
         step.set_message(format!("{id} ({}/{})", done + 1, manifests.len()));
@@ -20,14 +23,19 @@ pub async fn apply_all(client: &kube::Client, manifests: &[Manifest], ui: &Ui) -
             manifest.object.metadata.name.as_deref().ok_or_else(|| {
                 Error::failed(format!("{id} has no name")).hint("this is a bug in restate-dev's objects")
             })?;
-        let object = with_types(manifest);
-        api_for(client, manifest)
-            .patch(name, &params, &Patch::Apply(&object))
+        let api = api_for(client, manifest);
+        let before = api.get_opt(name).await.map_err(|e| apply_error(&id, e))?;
+        let after = api
+            .patch(name, &params, &Patch::Apply(&with_types(manifest)))
             .await
             .map_err(|e| apply_error(&id, e))?;
+        let version = |o: &DynamicObject| o.metadata.resource_version.clone();
+        if before.as_ref().map(version) != Some(version(&after)) {
+            changed += 1;
+        }
     }
-    step.done(format!("{} objects", manifests.len()));
-    Ok(())
+    step.done(format!("{changed} of {} objects changed", manifests.len()));
+    Ok(changed)
 }
 
 /// `kind namespace/name`, or `kind name` for cluster-wide objects: how errors name an object.
@@ -142,6 +150,8 @@ mod tests {
             ),
         ];
         for (path, api_version, kind) in expected {
+            let (_, reply) = server.expect("GET", path).await;
+            reply.json(404, mock::status(404, "NotFound", "not found"));
             let (seen, reply) = server.expect("PATCH", path).await;
             assert_eq!(seen.query.get("fieldManager").map(String::as_str), Some("restate-dev"));
             assert_eq!(seen.query.get("force").map(String::as_str), Some("true"));
@@ -154,18 +164,53 @@ mod tests {
             assert_eq!(body["metadata"]["name"], "restate");
             reply.json(200, body);
         }
-        applying.await.expect("apply task").expect("apply succeeds");
+        assert_eq!(applying.await.expect("apply task").expect("apply succeeds"), 3);
+    }
+
+    #[tokio::test]
+    async fn objects_the_apply_left_alone_are_not_counted_as_changed() {
+        let (client, mut server) = mock::client();
+        let applying = tokio::spawn(async move { apply_all(&client, &objects(), &quiet()).await });
+        // The namespace is as applied before (same resourceVersion), the ServiceAccount changes, the StatefulSet is
+        // new.
+        let stored = |body: &serde_json::Value, version: &str| {
+            let mut body = body.clone();
+            body["metadata"]["resourceVersion"] = json!(version);
+            body
+        };
+        let ns = "/api/v1/namespaces/restate";
+        let (_, reply) = server.expect("GET", ns).await;
+        reply.json(
+            200,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "restate", "resourceVersion": "7"}}),
+        );
+        let (seen, reply) = server.expect("PATCH", ns).await;
+        reply.json(200, stored(&seen.body.unwrap(), "7"));
+        let sa = "/api/v1/namespaces/restate/serviceaccounts/restate";
+        let (_, reply) = server.expect("GET", sa).await;
+        reply.json(200, json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "restate", "resourceVersion": "8"}}));
+        let (seen, reply) = server.expect("PATCH", sa).await;
+        reply.json(200, stored(&seen.body.unwrap(), "9"));
+        let sts = "/apis/apps/v1/namespaces/restate/statefulsets/restate";
+        let (_, reply) = server.expect("GET", sts).await;
+        reply.json(404, mock::status(404, "NotFound", "not found"));
+        let (seen, reply) = server.expect("PATCH", sts).await;
+        reply.json(200, stored(&seen.body.unwrap(), "10"));
+        assert_eq!(applying.await.expect("apply task").expect("apply succeeds"), 2);
     }
 
     #[tokio::test]
     async fn a_rejected_object_is_named_with_the_apiservers_reason() {
         let (client, mut server) = mock::client();
         let applying = tokio::spawn(async move { apply_all(&client, &objects(), &quiet()).await });
+        let (_, reply) = server.expect("GET", "/api/v1/namespaces/restate").await;
+        reply.json(404, mock::status(404, "NotFound", "not found"));
         let (seen, reply) = server.expect("PATCH", "/api/v1/namespaces/restate").await;
         reply.json(200, seen.body.expect("body"));
-        let (_, reply) = server
-            .expect("PATCH", "/api/v1/namespaces/restate/serviceaccounts/restate")
-            .await;
+        let sa = "/api/v1/namespaces/restate/serviceaccounts/restate";
+        let (_, reply) = server.expect("GET", sa).await;
+        reply.json(404, mock::status(404, "NotFound", "not found"));
+        let (_, reply) = server.expect("PATCH", sa).await;
         reply.json(
             403,
             mock::status(

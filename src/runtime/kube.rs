@@ -124,7 +124,7 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let manifests = objects::render(&settings, &service_image, node_ports);
     pipeline
         .step("install", async |step| {
-            apply::apply_all(&access.client, &manifests, &ui).await?;
+            let changed = apply::apply_all(&access.client, &manifests, &ui).await?;
             step.set_message("waiting for Restate and the service");
             for (workload, name) in [
                 (Workload::StatefulSet, RESTATE_NAME),
@@ -132,10 +132,18 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
             ] {
                 wait::wait_ready(&access.client, workload, &namespace, name, plan.setup.timeout, &ui).await?;
             }
-            Ok(Done::ok(
-                (),
-                format!("{} objects in namespace {namespace}", manifests.len()),
-            ))
+            let objects = manifests.len();
+            Ok(if changed == 0 {
+                Done::skipped(
+                    (),
+                    format!("{objects} objects in namespace {namespace} unchanged, ready"),
+                )
+            } else {
+                Done::ok(
+                    (),
+                    format!("{changed} of {objects} objects in namespace {namespace} changed, ready"),
+                )
+            })
         })
         .await?;
     let reached = reach(plan, &access).await?;

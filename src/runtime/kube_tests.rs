@@ -183,7 +183,7 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
     );
     let install = &pipeline.steps[3];
     assert!(
-        install.detail.ends_with("objects in namespace restate"),
+        install.detail.contains("objects in namespace restate changed"),
         "{}",
         install.detail
     );

@@ -386,6 +386,9 @@ mod tests {
         assert_eq!(env(c)["PORT"], "9080");
         let port = &c.ports.as_ref().unwrap()[0];
         assert_eq!((port.name.as_deref(), port.container_port), (Some("http2"), 9080));
+        let probe = c.readiness_probe.as_ref().expect("a readiness probe");
+        let tcp = probe.tcp_socket.as_ref().expect("probed by TCP");
+        assert_eq!(tcp.port, IntOrString::String("http2".into()));
         let service: Service = typed(&manifests, "Service", SERVICE_NAME);
         assert_eq!(ports(&service), [("http2".into(), i32::from(SERVICE_PORT), None)]);
         let spec = service.spec.unwrap();

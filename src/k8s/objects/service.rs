@@ -3,8 +3,11 @@
 //! sidecar in the Restate pod sees every pod.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::restate::{container_port, env_var};
 use super::{SERVICE_NAME, SERVICE_PORT, app_label, app_selector, labels, metadata};
@@ -31,6 +34,21 @@ pub fn service(settings: &ObjectSettings) -> Service {
     }
 }
 
+/// Without a probe a pod is ready the moment its process starts, so a service that exits a second later would pass
+/// the rollout wait and fail only at registration. Any Restate endpoint listens on its port; probed every second,
+/// a starting service is ready as soon as it does.
+fn endpoint_listens() -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(PORT_NAME.into()),
+            ..TCPSocketAction::default()
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
 pub fn deployment(settings: &ObjectSettings, image: &str) -> Deployment {
     Deployment {
         metadata: metadata(settings, SERVICE_NAME, SERVICE_NAME),
@@ -50,6 +68,7 @@ pub fn deployment(settings: &ObjectSettings, image: &str) -> Deployment {
                         image_pull_policy: Some("IfNotPresent".into()),
                         env: Some(vec![env_var("PORT", &SERVICE_PORT.to_string())]),
                         ports: Some(vec![container_port(PORT_NAME, SERVICE_PORT)]),
+                        readiness_probe: Some(endpoint_listens()),
                         ..Container::default()
                     }],
                     ..PodSpec::default()

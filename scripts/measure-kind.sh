@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Measures the kind runtime against the real kind CLI on the same node image, in one run, round by round
+# (kind first, then restate-dev, so that both see the same machine):
+#   cluster   `kind create cluster --image IMAGE` (returns after kubeadm init, CNI and storage; and with
+#             `--wait 5m`, after the node is Ready) against the `cluster` step of `restate-dev up` (which also
+#             waits for the node to be Ready and CoreDNS to be available);
+#   load      `kind load docker-image` of the Restate and sample images against the `images` step of `up`
+#             (the same two images, streamed);
+#   up        `restate-dev up` from nothing to a proven invocation; re-up on the running loop;
+#   down      `restate-dev down` against `kind delete cluster`.
+# Usage: scripts/measure-kind.sh [ROUNDS]   (default 2; each round makes three clusters)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rounds=${1:-2}
+. scripts/install-deps.sh
+image=$(bash scripts/kind-node-image.sh | tail -n 1)
+kind=$(bash scripts/kind-node-image.sh --kind | tail -n 1)
+cargo build --release --quiet
+bin=$PWD/target/release/restate-dev
+work=$(mktemp -d)
+export KUBECONFIG=$work/kubeconfig
+names=()
+cleanup() {
+  for n in "${names[@]}"; do
+    "$bin" --name "$n" down >/dev/null 2>&1 || true
+    "$kind" delete cluster --name "$n" >/dev/null 2>&1 || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+step_seconds() { jq -r --arg s "$2" '.steps[] | select(.step == $s) | .duration_ms / 1000' "$1"; }
+# kubelet 1.35+ runs on a cgroup v1 host only when told so; restate-dev says it itself (kind needs the patch).
+printf 'kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nkubeadmConfigPatches:\n- |\n  kind: KubeletConfiguration\n  failCgroupV1: false\n' >"$work/kind.yaml"
+
+declare -A fig
+add() { fig[$1]="${fig[$1]:-} $2"; }
+for round in $(seq 1 "$rounds"); do
+  k="mk${round}k$$" w="mk${round}w$$" r="mk${round}r$$"
+  names+=("$k" "$w" "$r")
+  # kind: create (no wait), load both images, delete
+  t=$(now); "$kind" create cluster --image "$image" --name "$k" --config "$work/kind.yaml" >/dev/null 2>&1; add kind_create "$(since "$t")"
+  restate_image=$("$bin" --name "$r" render --restate-binary "$RESTATE_SERVER_BIN" --output json 2>/dev/null |
+    jq -r '.[] | select(.kind == "StatefulSet") | .spec.template.spec.containers[0].image')
+  t=$(now); "$bin" --name "$r" up --node-image "$image" --restate-binary "$RESTATE_SERVER_BIN" --output json >"$work/up.json" 2>"$work/up.err"
+  add up "$(since "$t")"
+  add our_cluster "$(step_seconds "$work/up.json" cluster)"
+  add our_images "$(step_seconds "$work/up.json" images)"
+  sample=$(KUBECONFIG=$KUBECONFIG jq -r '.steps[] | select(.step == "images") | .detail' "$work/up.json" | grep -o 'restate-dev.local/greeter:[0-9a-f]*' | head -n 1)
+  restate_image=$(jq -r '.steps[] | select(.step == "images") | .detail' "$work/up.json" | grep -o 'restate-dev.local/restate-server:[0-9a-f]*' | head -n 1)
+  t=$(now); "$kind" load docker-image "$restate_image" "$sample" --name "$k" >/dev/null 2>&1; add kind_load "$(since "$t")"
+  t=$(now); "$bin" --name "$r" up --node-image "$image" --restate-binary "$RESTATE_SERVER_BIN" --output json >"$work/reup.json" 2>/dev/null
+  add reup "$(since "$t")"
+  t=$(now); "$bin" --name "$r" down >/dev/null 2>&1; add down "$(since "$t")"
+  t=$(now); "$kind" delete cluster --name "$k" >/dev/null 2>&1; add kind_delete "$(since "$t")"
+  # kind with --wait: until the node is Ready, the closer match to our cluster step
+  t=$(now); "$kind" create cluster --image "$image" --name "$w" --config "$work/kind.yaml" --wait 5m >/dev/null 2>&1
+  add kind_create_wait "$(since "$t")"
+  "$kind" delete cluster --name "$w" >/dev/null 2>&1
+  echo "round $round done" >&2
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+row() { printf '| %-44s | %-22s | %8s |\n' "$1" "$(echo "${fig[$2]}" | sed 's/^ //')" "$(echo "${fig[$2]}" | median)"; }
+echo
+echo "node image $image, kind $("$kind" version | cut -d' ' -f2), $rounds rounds, seconds"
+printf '| %-44s | %-22s | %8s |\n' "what" "each round" "median"
+printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..10})"
+row "kind create cluster (returns at once)" kind_create
+row "kind create cluster --wait 5m (node Ready)" kind_create_wait
+row "restate-dev cluster step (Ready + CoreDNS)" our_cluster
+row "kind load docker-image (Restate + sample)" kind_load
+row "restate-dev images step (same two, streamed)" our_images
+row "restate-dev up from nothing, proven invocation" up
+row "restate-dev re-up" reup
+row "kind delete cluster" kind_delete
+row "restate-dev down" down
