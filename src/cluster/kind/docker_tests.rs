@@ -66,7 +66,7 @@ fn test_cluster(docker: &Docker, name: &str, image: &str, kubeconfig: &Path) -> 
         timeout: Duration::from_secs(20),
         retain: false,
         network: format!("{name}-net"),
-        kubeconfig: kubeconfig.to_path_buf(),
+        kubeconfig: kubeconfig::Files::new(vec![kubeconfig.to_path_buf()]),
         privileged: false,
     }
 }

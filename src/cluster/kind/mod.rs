@@ -54,8 +54,8 @@ pub struct KindCluster {
     pub retain: bool,
     /// The Docker network; kind's `kind` except in tests, which need their own.
     pub network: String,
-    /// The kubeconfig file our context is merged into.
-    pub kubeconfig: PathBuf,
+    /// The kubeconfig files our context is merged into (one of them) and removed from (all).
+    pub kubeconfig: kubeconfig::Files,
     /// Always true for real nodes; see [`NodeSpec::privileged`].
     pub privileged: bool,
 }
@@ -74,9 +74,14 @@ impl KindCluster {
             timeout: settings.timeout,
             retain,
             network: network::KIND_NETWORK.to_string(),
-            kubeconfig: kubeconfig::default_path()?,
+            kubeconfig: kubeconfig::Files::from_env()?,
             privileged: true,
         })
+    }
+
+    /// The kubeconfig file that holds (or will hold) our context.
+    pub fn kubeconfig_file(&self) -> Result<PathBuf> {
+        self.kubeconfig.target(&self.context())
     }
 
     pub fn node_name(&self) -> String {
@@ -118,7 +123,7 @@ impl KindCluster {
     async fn access(&self, info: &ContainerInfo, entries: &Entries, created: bool) -> Result<Access> {
         let reach = reach(info);
         let options = kube::config::KubeConfigOptions::default();
-        let config = kube::Config::from_custom_kubeconfig(entries.to_kubeconfig()?, &options)
+        let config = kube::Config::from_custom_kubeconfig(entries.to_kubeconfig(), &options)
             .await
             .map_err(|e| Error::failed(format!("cannot use the kubeconfig of kind cluster {}", self.name)).source(e))?;
         let client = kube::Client::try_from(config)
@@ -134,11 +139,11 @@ impl KindCluster {
     /// The node's admin.conf, renamed, merged into the kubeconfig file.
     async fn write_kubeconfig(&self, admin_conf: &str, api_port: u16, ui: &Ui) -> Result<Entries> {
         let entries = kubeconfig::from_admin_conf(admin_conf, &self.name, api_port)?;
-        let written = kubeconfig::merge(&self.kubeconfig, &entries)?;
-        if written == kubeconfig::Written::Reformatted && self.kubeconfig.exists() {
+        let (file, written) = self.kubeconfig.merge(&entries)?;
+        if written == kubeconfig::Written::Reformatted {
             ui.info(format!(
                 "note: {} was rewritten in kubectl's layout (its layout was not one restate-dev edits in place)",
-                self.kubeconfig.display()
+                file.display()
             ));
         }
         Ok(entries)
@@ -343,7 +348,7 @@ impl KindCluster {
             left.push(format!("network {}: {e}", self.network));
         }
         if made.kubeconfig
-            && let Err(e) = kubeconfig::remove(&self.kubeconfig, &self.context())
+            && let Err(e) = self.kubeconfig.remove(&self.context())
         {
             left.push(format!("kubeconfig entries {}: {e}", self.context()));
         }
@@ -489,12 +494,8 @@ impl Provider for KindCluster {
             )),
             network::Outcome::NotOurs | network::Outcome::Missing => {}
         }
-        if kubeconfig::remove(&self.kubeconfig, &self.context())? != kubeconfig::Written::Unchanged {
-            removed.push(format!(
-                "kube context {} from {}",
-                self.context(),
-                self.kubeconfig.display()
-            ));
+        for file in self.kubeconfig.remove(&self.context())? {
+            removed.push(format!("kube context {} from {}", self.context(), file.display()));
         }
         Ok(removed)
     }
