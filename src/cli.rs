@@ -179,7 +179,7 @@ pub struct LoopArgs {
     #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_port: Option<i64>,
-    /// The kindest/node image for the kind runtime [default: the pinned v1.36.1 digest].
+    /// The kindest/node image for the kind runtime [default: the pinned v1.37.0 digest, kind v0.33.0's].
     #[arg(long, value_name = "IMAGE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_image: Option<String>,

@@ -6,8 +6,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::{DoctorArgs, ObjectArgs};
+use crate::cluster::kind::{self, host::Host};
 use crate::commands::Ctx;
-use crate::docker::{Docker, ports};
+use crate::docker::{Docker, ServerFacts, ports};
 use crate::error::{Error, Result};
 
 /// kind's known issues ask for these (facts §4); below them a node's kubelet runs out of inotify watches.
@@ -47,8 +48,9 @@ impl Row {
 pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     let objects = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?;
     let setup = ctx.layers.setup(&args.setup, &objects)?;
+    let node_image = setup.node_image.as_deref().unwrap_or(kind::DEFAULT_NODE_IMAGE);
     let mut rows = Vec::new();
-    rows.extend(docker_rows().await);
+    rows.extend(docker_rows(node_image).await);
     rows.extend(inotify_rows(Path::new("/proc/sys/fs/inotify")));
     rows.push(port_row("ingress port", setup.ingress_port, "--ingress-port"));
     rows.push(port_row("admin port", setup.admin_port, "--admin-port"));
@@ -102,8 +104,9 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     )
 }
 
-/// Reachability, versions and cgroup version of the daemon, and the free disk of its root dir.
-async fn docker_rows() -> Vec<Row> {
+/// Reachability and versions of the daemon, its mode and cgroup version (what they mean for `node_image`), and
+/// the free disk of its root dir.
+async fn docker_rows(node_image: &str) -> Vec<Row> {
     let docker = match Docker::connect().await {
         Ok(docker) => docker,
         Err(e) => {
@@ -121,16 +124,11 @@ async fn docker_rows() -> Vec<Row> {
         Ok(facts) => facts,
         Err(e) => return vec![Row::new("docker", Status::Fail, e.message, e.hint)],
     };
-    let cgroup = if facts.cgroup_version.is_empty() {
-        String::new()
-    } else {
-        format!(", cgroup v{}", facts.cgroup_version)
-    };
     let docker_row = Row::new(
         "docker",
         Status::Ok,
         format!(
-            "{} (Engine {}, API {}{cgroup})",
+            "{} (Engine {}, API {})",
             facts.endpoint, facts.version, facts.api_version
         ),
         None,
@@ -158,7 +156,56 @@ async fn docker_rows() -> Vec<Row> {
             Some("check the VM's disk in Docker Desktop / Colima settings".into()),
         ),
     };
-    vec![docker_row, disk_row]
+    let [mode_row, cgroup_row] = host_rows(&facts, node_image);
+    vec![docker_row, mode_row, cgroup_row, disk_row]
+}
+
+/// The daemon's mode and the host's cgroup version, and what they mean for a kind node of `node_image`.
+fn host_rows(facts: &ServerFacts, node_image: &str) -> [Row; 2] {
+    let host = Host::from_facts(facts);
+    let mut mode = vec![host.mode().to_string()];
+    match host.mode() {
+        "rootless" => {
+            mode.push("nodes get /dev/fuse, KubeletInUserNamespace, and kube-proxy leaves conntrack alone".into())
+        }
+        "userns-remap" => mode.push("nodes run with --userns=host".into()),
+        _ => {}
+    }
+    if host.dev_mapper {
+        mode.push(format!("{} storage, so nodes get /dev/mapper", facts.storage_driver));
+    }
+    let mode_row = match host.require_supported() {
+        Ok(()) => Row::new("docker mode", Status::Ok, mode.join("; "), None),
+        Err(e) => Row::new("docker mode", Status::Fail, e.message, e.hint),
+    };
+    let version = kind::node_image_version(node_image);
+    let shown = version.map_or("an unknown version".to_string(), |v| {
+        format!("Kubernetes {}.{}", v.major, v.minor)
+    });
+    let cgroup_row = if !host.cgroup_v1 {
+        Row::new("cgroup", Status::Ok, format!("v{}", facts.cgroup_version), None)
+    } else if version.is_some_and(|v| (v.major, v.minor) < (1, 35)) {
+        Row::new(
+            "cgroup",
+            Status::Ok,
+            format!("v1; the node image ({shown}) still supports it"),
+            None,
+        )
+    } else {
+        // kubelet 1.35+ refuses cgroup v1 by default, and kind's images for it no longer support v1
+        Row::new(
+            "cgroup",
+            Status::Warn,
+            format!("v1; the node image ({shown}) refuses it by default, so `up` sets failCgroupV1: false"),
+            Some(
+                "cgroup v1 is deprecated in Kubernetes; a cgroup v2 host, or a node image below 1.35 \
+                 (--node-image kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d), \
+                 avoids relying on it"
+                    .into(),
+            ),
+        )
+    };
+    [mode_row, cgroup_row]
 }
 
 fn free_bytes(path: &Path) -> Option<u64> {
@@ -253,6 +300,38 @@ mod tests {
         assert_eq!(rows[1].status, Status::Ok);
         let missing = inotify_rows(Path::new("/nonexistent"));
         assert!(missing.iter().all(|r| r.status == Status::Warn));
+    }
+
+    #[test]
+    fn the_host_rows_name_the_mode_and_what_cgroup_v1_means_for_the_image() {
+        use crate::cluster::kind::host::tests::facts;
+        let v137 = kind::DEFAULT_NODE_IMAGE;
+        let v134 = "kindest/node:v1.34.11";
+        let [mode, cgroup] = host_rows(&facts("rootful"), v137);
+        assert_eq!((mode.status, mode.detail.as_str()), (Status::Ok, "rootful"));
+        assert_eq!((cgroup.status, cgroup.detail.as_str()), (Status::Ok, "v2"));
+
+        let [_, cgroup] = host_rows(&facts("cgroup-v1"), v137);
+        assert_eq!(cgroup.status, Status::Warn);
+        assert!(cgroup.detail.contains("Kubernetes 1.37") && cgroup.detail.contains("failCgroupV1: false"));
+        let [_, cgroup] = host_rows(&facts("cgroup-v1"), v134);
+        assert_eq!(cgroup.status, Status::Ok, "{}", cgroup.detail);
+        let [_, cgroup] = host_rows(&facts("cgroup-v1"), "my/node:dev");
+        assert!(cgroup.detail.contains("unknown version"), "{}", cgroup.detail);
+
+        let [mode, _] = host_rows(&facts("rootless"), v137);
+        assert!(
+            mode.detail.starts_with("rootless; nodes get /dev/fuse"),
+            "{}",
+            mode.detail
+        );
+        let [mode, _] = host_rows(&facts("userns-remap"), v137);
+        assert_eq!(mode.detail, "userns-remap; nodes run with --userns=host");
+        let [mode, _] = host_rows(&facts("btrfs"), v137);
+        assert_eq!(mode.detail, "rootful; btrfs storage, so nodes get /dev/mapper");
+        let [mode, _] = host_rows(&facts("rootless-undelegated"), v137);
+        assert_eq!(mode.status, Status::Fail);
+        assert!(mode.fix.unwrap().contains("rootless"));
     }
 
     #[test]

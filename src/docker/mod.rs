@@ -29,7 +29,7 @@ pub struct Docker {
 }
 
 /// What `doctor` and `status` show about the daemon.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ServerFacts {
     pub endpoint: String,
     pub version: String,
@@ -38,6 +38,17 @@ pub struct ServerFacts {
     pub cgroup_version: String,
     pub root_dir: String,
     pub storage_driver: String,
+    /// The storage driver's "Backing Filesystem" (`extfs`, `btrfs`, `xfs`, …), when it reports one.
+    pub backing_filesystem: String,
+    /// The daemon's security options, e.g. `name=seccomp,profile=default`, `name=rootless`, `name=userns`.
+    pub security_options: Vec<String>,
+    /// The cgroup driver (`systemd`, `cgroupfs`, or `none` when the daemon cannot limit resources).
+    pub cgroup_driver: String,
+    /// Whether containers can be given memory, pids and CPU-share limits (a rootless daemon needs systemd to
+    /// delegate those controllers).
+    pub memory_limit: bool,
+    pub pids_limit: bool,
+    pub cpu_shares: bool,
 }
 
 impl Docker {
@@ -70,6 +81,18 @@ impl Docker {
             cgroup_version: info.cgroup_version.map(|v| v.to_string()).unwrap_or_default(),
             root_dir: info.docker_root_dir.unwrap_or_default(),
             storage_driver: info.driver.unwrap_or_default(),
+            backing_filesystem: info
+                .driver_status
+                .unwrap_or_default()
+                .into_iter()
+                .find(|pair| pair.first().map(String::as_str) == Some("Backing Filesystem"))
+                .and_then(|pair| pair.get(1).cloned())
+                .unwrap_or_default(),
+            security_options: info.security_options.unwrap_or_default(),
+            cgroup_driver: info.cgroup_driver.map(|d| d.to_string()).unwrap_or_default(),
+            memory_limit: info.memory_limit.unwrap_or_default(),
+            pids_limit: info.pids_limit.unwrap_or_default(),
+            cpu_shares: info.cpu_shares.unwrap_or_default(),
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::NetworkCreateRequest;
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
 
 use super::containers::describe;
@@ -29,6 +29,8 @@ pub struct NetworkInfo {
     pub options: BTreeMap<String, String>,
     /// Names of the containers attached to it.
     pub containers: Vec<String>,
+    /// Its IPAM subnets, IPv4 and IPv6, in Docker's order.
+    pub subnets: Vec<String>,
 }
 
 impl NetworkSpec {
@@ -47,11 +49,30 @@ impl NetworkSpec {
 impl Docker {
     /// Creates a bridge network; its id.
     pub async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
+        self.create_bridge(spec, None).await
+    }
+
+    /// Creates a dual-stack bridge network with this IPv6 subnet (Docker picks the IPv4 one); its id. A daemon
+    /// that cannot do IPv6 refuses it, with its reason in the error's source.
+    pub async fn create_network_with_ipv6(&self, spec: &NetworkSpec, ipv6_subnet: &str) -> Result<String> {
+        self.create_bridge(spec, Some(ipv6_subnet)).await
+    }
+
+    async fn create_bridge(&self, spec: &NetworkSpec, ipv6_subnet: Option<&str>) -> Result<String> {
+        let ipam = ipv6_subnet.map(|subnet| Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(subnet.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
         let request = NetworkCreateRequest {
             name: spec.name.clone(),
             driver: Some("bridge".into()),
             options: Some(spec.options()),
             labels: Some(to_hash(&spec.labels)),
+            enable_ipv6: ipv6_subnet.map(|_| true),
+            ipam,
             ..Default::default()
         };
         let created = self
@@ -76,12 +97,20 @@ impl Docker {
             .filter_map(|c| c.name)
             .collect();
         containers.sort();
+        let subnets = inspected
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.subnet)
+            .collect();
         Ok(Some(NetworkInfo {
             id: inspected.id.unwrap_or_default(),
             name: inspected.name.unwrap_or_default(),
             labels: to_btree(inspected.labels),
             options: to_btree(inspected.options),
             containers,
+            subnets,
         }))
     }
 

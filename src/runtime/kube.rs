@@ -327,7 +327,7 @@ pub async fn locate(docker: Option<&Docker>, name: &str, context: Option<&str>) 
     if let Some(docker) = docker {
         let kind = kind_for_teardown(docker, name)?;
         if let Some(node) = docker.inspect_container(&kind.node_name()).await? {
-            let kubeconfig = Some(kind.kubeconfig.clone());
+            let kubeconfig = Some(kind.kubeconfig_file()?);
             return Ok(Some(Located {
                 runtime: "kind",
                 context: kind.context(),

@@ -224,7 +224,7 @@ pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Resu
     let has_node = docker.inspect_container(&node).await?.is_some();
     if has_node {
         removed.extend(match args.keep_cluster {
-            true => kube::uninstall(&kind.context(), Some(&kind.kubeconfig), namespace, name).await?,
+            true => kube::uninstall(&kind.context(), Some(&kind.kubeconfig_file()?), namespace, name).await?,
             false => kind.delete(ui).await?,
         });
     }

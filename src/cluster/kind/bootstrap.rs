@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::kubeadm::{self, KubeadmInput, POD_SUBNET};
+use super::host::Host;
+use super::kubeadm::{self, API_SERVER_PORT, KubeVersion, KubeadmInput, POD_SUBNET};
+use super::node::node_name;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::ui::Ui;
@@ -16,6 +18,11 @@ pub const READY_LINE: &str = "Reached target .*Multi-User System.*|detected cgro
 const READY_WAIT: Duration = Duration::from_secs(30);
 const SHORT_STEP: Duration = Duration::from_secs(60);
 const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+/// kind's markers in its CNI manifest (create/actions/installcni/cni.go:71 and :92): the first asks for the pod
+/// subnet to be filled in, the second for kindnetd to be told the API server's address, so that it need not wait
+/// for kube-proxy to make the `kubernetes` Service reachable.
+const TEMPLATE_MARKER: &str = "would you kindly template this file";
+const PATCH_MARKER: &str = "would you kindly patch this file";
 
 pub struct Bootstrap<'a> {
     pub docker: &'a Docker,
@@ -25,6 +32,8 @@ pub struct Bootstrap<'a> {
     pub network: &'a str,
     /// The bound on the long steps (kubeadm init, readiness).
     pub timeout: Duration,
+    /// The Docker host's modes, which the kubeadm config allows for.
+    pub host: Host,
 }
 
 impl Bootstrap<'_> {
@@ -33,57 +42,60 @@ impl Bootstrap<'_> {
         let ready = Regex::new(READY_LINE).map_err(|e| Error::failed("bad ready pattern").source(e))?;
         self.step("node boot", READY_WAIT, async {
             self.docker.wait_for_log(self.node, &ready, READY_WAIT).await?;
-            Ok("systemd is up".to_string())
+            Ok(((), "systemd is up".to_string()))
         })
         .await?;
-        self.step("kubeadm config", SHORT_STEP, async {
-            let version = self.exec(&["cat", "/kind/version"]).await?;
-            let version = version.trim();
-            let node_ip = self.node_ip().await?;
-            let config = kubeadm::render(&KubeadmInput {
-                cluster: self.cluster,
-                kubernetes_version: version,
-                node_ip: &node_ip,
-            });
-            self.exec_stdin(&["cp", "/dev/stdin", "/kind/kubeadm.conf"], config)
-                .await?;
-            Ok(format!("Kubernetes {version} at {node_ip}"))
-        })
-        .await?;
-        self.step("kubeadm init", self.timeout, async {
-            self.exec(&[
-                "kubeadm",
-                "init",
-                "--config=/kind/kubeadm.conf",
-                "--skip-token-print",
-                "--v=6",
-            ])
+        let version = self
+            .step("kubeadm config", SHORT_STEP, async {
+                let text = self.exec(&["cat", "/kind/version"]).await?;
+                let written = text.trim();
+                let version = KubeVersion::parse(written)?;
+                let node_ip = self.node_ip().await?;
+                let config = kubeadm::render(&KubeadmInput {
+                    cluster: self.cluster,
+                    kubernetes_version: written,
+                    node_ip: &node_ip,
+                    host: self.host,
+                })?;
+                self.exec_stdin(&["cp", "/dev/stdin", "/kind/kubeadm.conf"], config.text)
+                    .await?;
+                let mut detail = format!("Kubernetes {written} at {node_ip}, kubeadm {}", config.api.as_str());
+                if config.allows_cgroup_v1 {
+                    detail.push_str(", failCgroupV1: false (cgroup v1 host)");
+                }
+                if self.host.rootless {
+                    detail.push_str(", rootless (KubeletInUserNamespace)");
+                }
+                Ok((version, detail))
+            })
             .await?;
-            Ok(String::new())
+        self.step("kubeadm init", self.timeout, async {
+            self.exec(&version.init_args()).await?;
+            Ok(((), String::new()))
         })
         .await?;
         self.step("untaint node", SHORT_STEP, async {
-            let out = self
-                .docker
-                .exec(
-                    self.node,
-                    &self.kubectl(&["taint", "nodes", "--all", "node-role.kubernetes.io/control-plane-"]),
-                )
-                .await?;
+            let mut args = vec!["taint", "nodes", "--all"];
+            args.extend_from_slice(version.taints());
+            let out = self.docker.exec(self.node, &self.kubectl(&args)).await?;
             // a node without the taint is what we want, too
             if out.exit_code != 0 && !out.stderr.contains("not found") {
                 out.check(self.node, &["kubectl", "taint"])?;
             }
-            Ok(String::new())
+            Ok(((), String::new()))
         })
         .await?;
         self.step("CNI and storage", SHORT_STEP, async {
-            let cni = self.exec(&["cat", "/kind/manifests/default-cni.yaml"]).await?;
-            let cni = fill_pod_subnet(&cni);
+            let raw = self.exec(&["cat", "/kind/manifests/default-cni.yaml"]).await?;
+            let (cni, patched) = cni_manifest(&raw, self.cluster)?;
             self.exec_stdin(&self.kubectl(&["create", "-f", "-"]), cni).await?;
             self.exec(&self.kubectl(&["apply", "-f", "/kind/manifests/default-storage.yaml"]))
                 .await?;
-            Ok(format!("pod subnet {POD_SUBNET}"))
+            let mut detail = format!("pod subnet {POD_SUBNET}");
+            if patched {
+                detail.push_str(&format!(", kindnetd told {}", control_plane_endpoint(self.cluster)));
+            }
+            Ok(((), detail))
         })
         .await?;
         let wait = format!("--timeout={}s", self.timeout.as_secs());
@@ -99,44 +111,19 @@ impl Bootstrap<'_> {
                 &wait,
             ]))
             .await?;
-            Ok("CoreDNS available".to_string())
+            Ok(((), "CoreDNS available".to_string()))
         })
         .await?;
         self.exec(&["cat", ADMIN_CONF]).await
     }
 
-    /// The last lines of the node's own logs, for an error: the journal when systemd answers, else the
-    /// container's output.
-    pub async fn node_logs(&self) -> Vec<String> {
-        let journal = self
-            .docker
-            .exec(
-                self.node,
-                &[
-                    "journalctl",
-                    "--no-pager",
-                    "-n",
-                    "25",
-                    "-u",
-                    "kubelet",
-                    "-u",
-                    "containerd",
-                ],
-            )
-            .await;
-        let text = match journal {
-            Ok(out) if out.exit_code == 0 && !out.stdout.trim().is_empty() => out.stdout,
-            _ => self.docker.logs_tail(self.node, 25).await.unwrap_or_default(),
-        };
-        text.lines().map(|l| format!("node log | {l}")).collect()
-    }
-
-    async fn step(&self, name: &str, bound: Duration, work: impl Future<Output = Result<String>>) -> Result<()> {
+    /// Runs `work` as a bounded step; its value, once the step line shows its detail.
+    async fn step<T>(&self, name: &str, bound: Duration, work: impl Future<Output = Result<(T, String)>>) -> Result<T> {
         let step = self.ui.step(name);
         match tokio::time::timeout(bound, work).await {
-            Ok(Ok(detail)) => {
+            Ok(Ok((value, detail))) => {
                 step.done(detail);
-                Ok(())
+                Ok(value)
             }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::timeout(format!(
@@ -175,10 +162,76 @@ impl Bootstrap<'_> {
     }
 }
 
-/// kind's CNI manifest is a Go template with the pod subnet as its only field.
-pub fn fill_pod_subnet(manifest: &str) -> String {
-    let field = Regex::new(r"\{\{\s*\.PodSubnet\s*\}\}").expect("a valid pattern");
-    field.replace_all(manifest, POD_SUBNET).into_owned()
+/// The last lines of the node's own logs, for an error: the journal when systemd answers, else the container's
+/// output.
+pub async fn node_logs(docker: &Docker, node: &str) -> Vec<String> {
+    let journal = docker
+        .exec(
+            node,
+            &[
+                "journalctl",
+                "--no-pager",
+                "-n",
+                "25",
+                "-u",
+                "kubelet",
+                "-u",
+                "containerd",
+            ],
+        )
+        .await;
+    let text = match journal {
+        Ok(out) if out.exit_code == 0 && !out.stdout.trim().is_empty() => out.stdout,
+        _ => docker.logs_tail(node, 25).await.unwrap_or_default(),
+    };
+    text.lines().map(|l| format!("node log | {l}")).collect()
+}
+
+/// Where kindnetd reaches the API server: the node's name on the `kind` network, as kind's docker provider says
+/// (`GetAPIServerInternalEndpoint`).
+fn control_plane_endpoint(cluster: &str) -> String {
+    format!("{}:{API_SERVER_PORT}", node_name(cluster))
+}
+
+/// The CNI manifest as kind installs it; true when the patch marker asked for kindnetd's CONTROL_PLANE_ENDPOINT.
+/// A manifest without a marker is installed as it is, as kind does.
+pub fn cni_manifest(raw: &str, cluster: &str) -> Result<(String, bool)> {
+    let mut manifest = raw.to_string();
+    if manifest.contains(TEMPLATE_MARKER) {
+        // a Go template whose only field is the pod subnet
+        let field = Regex::new(r"\{\{\s*\.PodSubnet\s*\}\}").expect("a valid pattern");
+        manifest = field.replace_all(&manifest, POD_SUBNET).into_owned();
+    }
+    if !manifest.contains(PATCH_MARKER) {
+        return Ok((manifest, false));
+    }
+    let unreadable = |e: serde_saphyr::Error| Error::failed("the node's CNI manifest is not YAML").source(e);
+    let mut docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&manifest).map_err(unreadable)?;
+    docs.retain(|doc| !doc.is_null());
+    let endpoint = serde_json::json!({"name": "CONTROL_PLANE_ENDPOINT", "value": control_plane_endpoint(cluster)});
+    // kind's patch: append to the first container's env of every apps/v1 DaemonSet
+    for doc in docs
+        .iter_mut()
+        .filter(|d| d["kind"] == "DaemonSet" && d["apiVersion"] == "apps/v1")
+    {
+        let env = doc
+            .pointer_mut("/spec/template/spec/containers/0")
+            .and_then(serde_json::Value::as_object_mut)
+            .map(|container| container.entry("env").or_insert_with(|| serde_json::json!([])))
+            .and_then(serde_json::Value::as_array_mut)
+            .ok_or_else(|| {
+                Error::failed("the node's CNI DaemonSet has no container to tell the API server's address")
+            })?;
+        env.push(endpoint.clone());
+    }
+    let mut out = String::new();
+    for doc in &docs {
+        out.push_str("---\n");
+        out.push_str(
+            &serde_saphyr::to_string(doc).map_err(|e| Error::failed("cannot write the CNI manifest").source(e))?,
+        );
+    }
+    Ok((out, true))
 }
 
 #[cfg(test)]
@@ -193,12 +246,77 @@ mod tests {
         assert!(!ready.is_match("Reached target Basic System."));
     }
 
+    /// kind's kindnetd manifest as its node images carry it (pkg/build/nodeimage/const_cni.go), shortened.
+    const KINDNET: &str = "
+# kindnetd networking manifest
+# would you kindly template this file
+# would you kindly patch this file
+---
+kind: ServiceAccount
+apiVersion: v1
+metadata:
+  name: kindnet
+  namespace: kube-system
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: kindnet
+  namespace: kube-system
+spec:
+  selector:
+    matchLabels:
+      app: kindnet
+  template:
+    spec:
+      hostNetwork: true
+      containers:
+      - name: kindnet-cni
+        image: docker.io/kindest/kindnetd:v20260820-69b56db7
+        env:
+        - name: POD_SUBNET
+          value: {{ .PodSubnet }}
+        resources:
+          requests:
+            cpu: \"100m\"
+        securityContext:
+          privileged: false
+          capabilities:
+            add: [\"NET_RAW\", \"NET_ADMIN\"]
+";
+
     #[test]
-    fn the_pod_subnet_is_filled_in() {
-        let manifest = "env:\n- name: POD_SUBNET\n  value: {{ .PodSubnet }}\n- x: {{.PodSubnet}}\n";
+    fn with_kinds_markers_the_subnet_is_filled_and_kindnetd_told_the_endpoint() {
+        let (manifest, patched) = cni_manifest(KINDNET, "restate-dev").unwrap();
+        assert!(patched);
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&manifest).unwrap();
+        let docs: Vec<_> = docs.into_iter().filter(|d| !d.is_null()).collect();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["kind"], "ServiceAccount");
+        let container = &docs[1]["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(
-            fill_pod_subnet(manifest),
-            "env:\n- name: POD_SUBNET\n  value: 10.244.0.0/16\n- x: 10.244.0.0/16\n"
+            container["env"],
+            serde_json::json!([
+                {"name": "POD_SUBNET", "value": "10.244.0.0/16"},
+                {"name": "CONTROL_PLANE_ENDPOINT", "value": "restate-dev-control-plane:6443"}
+            ])
         );
+        // everything else survives the round trip with its types
+        assert_eq!(container["resources"]["requests"]["cpu"], "100m");
+        assert_eq!(container["securityContext"]["privileged"], false);
+        assert_eq!(container["securityContext"]["capabilities"]["add"][1], "NET_ADMIN");
+    }
+
+    #[test]
+    fn without_markers_the_manifest_is_installed_as_it_is() {
+        let plain = KINDNET
+            .replace("# would you kindly template this file\n", "")
+            .replace("# would you kindly patch this file\n", "");
+        assert_eq!(cni_manifest(&plain, "restate-dev").unwrap(), (plain.clone(), false));
+        // the template marker alone fills the subnet and patches nothing
+        let template_only = KINDNET.replace("# would you kindly patch this file\n", "");
+        let (manifest, patched) = cni_manifest(&template_only, "restate-dev").unwrap();
+        assert!(!patched && !manifest.contains("CONTROL_PLANE_ENDPOINT"));
+        assert!(manifest.contains("value: 10.244.0.0/16\n"));
     }
 }

@@ -66,8 +66,9 @@ fn test_cluster(docker: &Docker, name: &str, image: &str, kubeconfig: &Path) -> 
         timeout: Duration::from_secs(20),
         retain: false,
         network: format!("{name}-net"),
-        kubeconfig: kubeconfig.to_path_buf(),
+        kubeconfig: kubeconfig::Files::new(vec![kubeconfig.to_path_buf()]),
         privileged: false,
+        passed_env: BTreeMap::new(),
     }
 }
 
@@ -139,10 +140,15 @@ async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
     let docker = docker().await;
     let name = unique("network");
     let network = format!("{name}-net");
-    assert!(network::ensure(&docker, &network).await.unwrap(), "created");
-    assert!(!network::ensure(&docker, &network).await.unwrap(), "reused");
+    let ensured = network::ensure(&docker, &network).await.unwrap();
+    assert!(ensured.created(), "{ensured:?}");
+    assert_eq!(
+        network::ensure(&docker, &network).await.unwrap(),
+        network::Ensured::Reused
+    );
     let info = docker.inspect_network(&network).await.unwrap().expect("exists");
     assert_eq!(info.options["com.docker.network.bridge.enable_ip_masquerade"], "true");
+    assert_ipv4_and_maybe_ipv6(&info.subnets, &ensured);
     let bridge = docker.inspect_network("bridge").await.unwrap().expect("default bridge");
     assert_eq!(
         info.options.get("com.docker.network.driver.mtu"),
@@ -184,6 +190,50 @@ async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
     docker.remove_network(&foreign.name).await.unwrap();
     docker.remove_image(&image).await.unwrap();
     assert_eq!(outcome, network::Outcome::NotOurs);
+}
+
+/// Docker's IPv4 subnet is always there; the IPv6 one exactly when `ensure` says it made one.
+fn assert_ipv4_and_maybe_ipv6(subnets: &[String], ensured: &network::Ensured) {
+    assert!(subnets.iter().any(|s| !s.contains(':')), "no IPv4 subnet: {subnets:?}");
+    let ipv6: Vec<&String> = subnets.iter().filter(|s| s.contains(':')).collect();
+    match ensured {
+        network::Ensured::DualStack(subnet) => assert_eq!(ipv6, [subnet], "{subnets:?}"),
+        network::Ensured::Ipv4Only(reason) => {
+            assert!(ipv6.is_empty(), "{subnets:?}");
+            eprintln!("this engine refuses IPv6 ({reason}); the IPv4 fallback was taken");
+        }
+        network::Ensured::Reused => panic!("expected a new network"),
+    }
+}
+
+/// kind's probing: when another network holds the first ULA subnet, the next attempt's subnet is used. On an
+/// engine that refuses IPv6 the squatter cannot be made, and the IPv4 fallback is what this proves instead.
+#[tokio::test]
+async fn the_ipv6_subnet_moves_on_when_taken_or_falls_back_to_ipv4() {
+    let docker = docker().await;
+    let name = format!("kf-{}", unique("net6"));
+    let squatter = NetworkSpec {
+        name: format!("{name}-squatter"),
+        labels: labels::for_loop(&name),
+        mtu: None,
+        masquerade: true,
+    };
+    let squatted = docker
+        .create_network_with_ipv6(&squatter, &network::ula_subnet(&name, 0))
+        .await
+        .is_ok();
+    let ensured = network::ensure(&docker, &name).await;
+    let info = docker.inspect_network(&name).await.unwrap();
+    let _ = docker.remove_network(&name).await;
+    let _ = docker.remove_network(&squatter.name).await;
+    let ensured = ensured.unwrap();
+    assert_ipv4_and_maybe_ipv6(&info.expect("created").subnets, &ensured);
+    if squatted {
+        eprintln!("this engine does IPv6: the second ULA subnet was taken");
+        assert_eq!(ensured, network::Ensured::DualStack(network::ula_subnet(&name, 1)));
+    } else {
+        assert!(matches!(ensured, network::Ensured::Ipv4Only(_)), "{ensured:?}");
+    }
 }
 
 #[tokio::test]
@@ -317,6 +367,60 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
     docker.remove_image(&image).await.unwrap();
     assert!(removed.iter().any(|r| r.contains(&cluster.node_name())), "{removed:?}");
     assert!(removed.iter().any(|r| r.contains(&cluster.network)), "{removed:?}");
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// The node container as the engine made it: proxies with NO_PROXY naming the network's real subnets (made just
+/// before the node), the snapshotter override, and the control plane's KUBECONFIG.
+#[tokio::test]
+async fn the_node_gets_the_passed_variables_with_the_networks_subnets() {
+    let docker = docker().await;
+    let name = format!("kf-{}", unique("env"));
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("restate-dev-test/{name}-node:v1");
+    build_from_host(&docker, &image, &name, &["sh", "sleep"], STAND_IN_DOCKERFILE).await;
+    let mut cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
+    cluster.retain = true;
+    cluster.passed_env = BTreeMap::from([
+        ("https_proxy".to_string(), "http://proxy.invalid:3128".to_string()),
+        (snapshotter::VARIABLE.to_string(), "native".to_string()),
+    ]);
+    let error = cluster
+        .ensure(&ui())
+        .await
+        .err()
+        .expect("the stand-in cannot be bootstrapped");
+    let inspected = docker
+        .client()
+        .inspect_container(&cluster.node_name(), None)
+        .await
+        .map(|c| c.config.and_then(|c| c.env).unwrap_or_default());
+    let subnets = docker
+        .inspect_network(&cluster.network)
+        .await
+        .unwrap()
+        .map(|n| n.subnets)
+        .unwrap_or_default();
+    cluster.delete(&ui()).await.expect("delete");
+    let left = leftovers(&docker, &cluster).await;
+    docker.remove_image(&image).await.unwrap();
+    assert!(error.to_string().contains("--retain"), "{error}");
+    let env = inspected.expect("the kept node");
+    assert!(!subnets.is_empty());
+    let no_proxy = format!(
+        "NO_PROXY={},10.96.0.0/16,10.244.0.0/16,{},.svc,.svc.cluster,.svc.cluster.local",
+        subnets.join(","),
+        cluster.node_name()
+    );
+    for expected in [
+        "HTTPS_PROXY=http://proxy.invalid:3128",
+        "https_proxy=http://proxy.invalid:3128",
+        &no_proxy,
+        "KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=native",
+        "KUBECONFIG=/etc/kubernetes/admin.conf",
+    ] {
+        assert!(env.iter().any(|e| e == expected), "{expected} not in {env:?}");
+    }
     assert_eq!(left, Vec::<String>::new());
 }
 

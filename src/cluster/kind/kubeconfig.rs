@@ -1,12 +1,16 @@
-//! The kubeconfig entries for a cluster, and their merge into (and removal from) the user's kubeconfig file.
+//! The kubeconfig entries for a cluster, and their merge into (and removal from) the user's kubeconfig files.
 //!
-//! Trade-off: parsing the whole file and writing it back would reorder keys and drop comments in entries that are
-//! not ours. So the file is edited as text: our items are cut out of, or appended to, the `clusters`, `users` and
-//! `contexts` sequences, and the `current-context` line is replaced. Everything else keeps its bytes. The edit is
-//! then checked: the edited text, parsed, must equal the parsed original with the change applied. When the file is
+//! Which files: the paths in `$KUBECONFIG`, else `~/.kube/config` (see [`Files`]). Entries are written to one file
+//! and removed from all of them, as kind does.
+//!
+//! Documents are read with kube's own [`Kubeconfig`] types, which keep the fields they do not model. Trade-off:
+//! writing the whole document back would reorder keys and drop comments in entries that are not ours. So the
+//! file is edited as text: our items are cut out of, or appended to, the `clusters`, `users` and `contexts`
+//! sequences, and the `current-context` line is replaced. Everything else keeps its bytes. The edit is then
+//! checked: the edited text, read, must equal the original document with the change applied. When the file is
 //! laid out in a way the text edit does not handle (flow style, several documents, odd indentation), or the check
-//! fails, the file is written from the parsed document instead, which keeps every value but not the formatting.
-//! The caller learns which happened.
+//! fails, the file is written from the changed document instead, which keeps every setting but not the
+//! formatting. The caller learns which happened.
 //!
 //! Writers take `<file>.lock`, created exclusively as kubectl and kind do, so the three tools never interleave.
 
@@ -15,7 +19,8 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use kube::config::{Context as KubeContext, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext, Preferences};
+use serde_json::Value;
 
 use crate::error::{Context, Error, Kind, Result};
 
@@ -24,13 +29,13 @@ const SECTIONS: [&str; 3] = ["clusters", "users", "contexts"];
 const STALE_LOCK: Duration = Duration::from_secs(30);
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// The cluster, user and context of one cluster, already renamed; each is a named kubeconfig item.
-#[derive(Debug, Clone, PartialEq)]
+/// The cluster, user and context of one cluster, already renamed.
+#[derive(Debug, Clone)]
 pub struct Entries {
     pub name: String,
-    pub cluster: Value,
-    pub user: Value,
-    pub context: Value,
+    pub cluster: NamedCluster,
+    pub user: NamedAuthInfo,
+    pub context: NamedContext,
 }
 
 /// `kind-NAME`, the name of all three entries.
@@ -40,20 +45,23 @@ pub fn context_name(cluster: &str) -> String {
 
 /// Renames admin.conf's single cluster, user and context to `kind-NAME`, pointing at `https://127.0.0.1:PORT`.
 pub fn from_admin_conf(admin_conf: &str, cluster: &str, api_port: u16) -> Result<Entries> {
-    let doc: Value = serde_saphyr::from_str(admin_conf).failed(|| "the node's admin.conf is not YAML".into())?;
-    let first = |section: &str| -> Result<Value> {
-        doc[section]
-            .get(0)
-            .cloned()
-            .ok_or_else(|| Error::failed(format!("the node's admin.conf has no entry in `{section}`")))
-    };
+    let conf = Kubeconfig::from_yaml(admin_conf).failed(|| "the node's admin.conf is not a kubeconfig".into())?;
+    let missing = |section: &str| Error::failed(format!("the node's admin.conf has no entry in `{section}`"));
     let name = context_name(cluster);
-    let mut named_cluster = first("clusters")?;
-    let mut user = first("users")?;
-    named_cluster["name"] = json!(name);
-    named_cluster["cluster"]["server"] = json!(format!("https://127.0.0.1:{api_port}"));
-    user["name"] = json!(name);
-    let context = json!({"name": name, "context": {"cluster": name, "user": name}});
+    let mut named_cluster = conf.clusters.into_iter().next().ok_or_else(|| missing("clusters"))?;
+    named_cluster.name = name.clone();
+    named_cluster.cluster.get_or_insert_default().server = Some(format!("https://127.0.0.1:{api_port}"));
+    let mut user = conf.auth_infos.into_iter().next().ok_or_else(|| missing("users"))?;
+    user.name = name.clone();
+    let context = NamedContext {
+        name: name.clone(),
+        context: Some(KubeContext {
+            cluster: name.clone(),
+            user: Some(name.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     Ok(Entries {
         name,
         cluster: named_cluster,
@@ -63,39 +71,129 @@ pub fn from_admin_conf(admin_conf: &str, cluster: &str, api_port: u16) -> Result
 }
 
 impl Entries {
-    /// A kubeconfig holding only these entries, for building a client without reading the user's file.
-    pub fn to_kubeconfig(&self) -> Result<kube::config::Kubeconfig> {
-        let doc = json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [self.cluster],
-            "users": [self.user],
-            "contexts": [self.context],
-            "current-context": self.name,
-        });
-        serde_json::from_value(doc).failed(|| "the rewritten kubeconfig entries are not a kubeconfig".into())
+    /// A kubeconfig holding only these entries, for building a client without reading the user's files.
+    pub fn to_kubeconfig(&self) -> Kubeconfig {
+        Kubeconfig {
+            clusters: vec![self.cluster.clone()],
+            auth_infos: vec![self.user.clone()],
+            contexts: vec![self.context.clone()],
+            current_context: Some(self.name.clone()),
+            ..new_document()
+        }
     }
 
-    fn item(&self, section: &str) -> &Value {
-        match section {
-            "clusters" => &self.cluster,
-            "users" => &self.user,
-            _ => &self.context,
-        }
+    /// The item of `section` as the YAML text edit writes it.
+    fn item(&self, section: &str) -> Value {
+        let item = match section {
+            "clusters" => serde_json::to_value(&self.cluster),
+            "users" => serde_json::to_value(&self.user),
+            _ => serde_json::to_value(&self.context),
+        };
+        item.unwrap_or_default()
     }
 }
 
-/// The file `kubectl` writes to: the first path in `$KUBECONFIG`, else `~/.kube/config`.
-pub fn default_path() -> Result<PathBuf> {
-    if let Some(first) =
-        std::env::var_os("KUBECONFIG").and_then(|v| std::env::split_paths(&v).find(|p| !p.as_os_str().is_empty()))
-    {
-        return Ok(first);
+/// What an empty or missing file starts as, as kubectl writes it.
+fn new_document() -> Kubeconfig {
+    Kubeconfig {
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        preferences: Some(Preferences::default()),
+        ..Default::default()
     }
-    let home = std::env::var_os("HOME").ok_or_else(|| {
-        Error::prerequisite("neither KUBECONFIG nor HOME is set").hint("set KUBECONFIG to a file path")
-    })?;
-    Ok(PathBuf::from(home).join(".kube").join("config"))
+}
+
+/// The kubeconfig files, as kubectl and kind find them (kind v0.33.0 kubeconfig/internal/kubeconfig/paths.go):
+/// the paths in `$KUBECONFIG` without empty or repeated ones, else `~/.kube/config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files(Vec<PathBuf>);
+
+impl Files {
+    pub fn from_env() -> Result<Files> {
+        let listed = std::env::var_os("KUBECONFIG")
+            .map(|v| std::env::split_paths(&v).collect())
+            .unwrap_or_default();
+        let files = Files::new(listed);
+        if !files.0.is_empty() {
+            return Ok(files);
+        }
+        let home = std::env::var_os("HOME").ok_or_else(|| {
+            Error::prerequisite("neither KUBECONFIG nor HOME is set").hint("set KUBECONFIG to a file path")
+        })?;
+        Ok(Files(vec![PathBuf::from(home).join(".kube").join("config")]))
+    }
+
+    /// These paths, without empty or repeated ones.
+    pub fn new(paths: Vec<PathBuf>) -> Files {
+        let mut kept: Vec<PathBuf> = Vec::new();
+        for path in paths {
+            if !path.as_os_str().is_empty() && !kept.contains(&path) {
+                kept.push(path);
+            }
+        }
+        Files(kept)
+    }
+
+    /// Where the entries named `name` are written. The first file that holds any of them, so that a re-`up`
+    /// updates them where they are, as kubectl modifies an entry in the file that defines it. Otherwise the file
+    /// kind merges new entries into (paths.go `pathForMerge`): the first that exists, else the last.
+    pub fn target(&self, name: &str) -> Result<PathBuf> {
+        for path in &self.0 {
+            if holds(path, name)? {
+                return Ok(path.clone());
+            }
+        }
+        let existing = self.0.iter().find(|p| p.is_file());
+        existing
+            .or(self.0.last())
+            .cloned()
+            .ok_or_else(|| Error::prerequisite("no kubeconfig file to write to").hint("set KUBECONFIG to a file path"))
+    }
+
+    /// Adds (or replaces) the entries in their [`target`](Files::target) file and makes them the current context.
+    pub fn merge(&self, entries: &Entries) -> Result<(PathBuf, Written)> {
+        let path = self.target(&entries.name)?;
+        let written = update(&path, &Change::Merge(entries))?;
+        Ok((path, written))
+    }
+
+    /// Removes the entries named `name` from every file, as kind's delete does (remove.go); the files changed.
+    pub fn remove(&self, name: &str) -> Result<Vec<PathBuf>> {
+        let mut changed = Vec::new();
+        for path in self.0.iter().filter(|p| p.exists()) {
+            if update(path, &Change::Remove(name))? != Written::Unchanged {
+                changed.push(path.clone());
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Whether the file at `path` has a cluster, user or context named `name`; a missing file has none.
+fn holds(path: &Path, name: &str) -> Result<bool> {
+    let doc = match read(path)? {
+        Some(text) => parse(path, &text)?,
+        None => return Ok(false),
+    };
+    Ok(doc.clusters.iter().any(|c| c.name == name)
+        || doc.auth_infos.iter().any(|u| u.name == name)
+        || doc.contexts.iter().any(|c| c.name == name))
+}
+
+fn read(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::failed(format!("cannot read kubeconfig {}", path.display())).source(e)),
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<Kubeconfig> {
+    Kubeconfig::from_yaml(text).map_err(|e| {
+        Error::failed(format!("kubeconfig {} is not a valid kubeconfig", path.display()))
+            .source(e)
+            .hint("fix or move the file, then run the command again")
+    })
 }
 
 /// How the file was written.
@@ -103,8 +201,10 @@ pub fn default_path() -> Result<PathBuf> {
 pub enum Written {
     /// Only our entries' text changed.
     Edited,
-    /// The file was re-serialized (values kept, formatting of other entries not).
+    /// The file was re-serialized (settings kept, formatting of other entries not).
     Reformatted,
+    /// The file was missing or empty, and now holds our entries.
+    Created,
     /// Nothing to change.
     Unchanged,
 }
@@ -126,52 +226,37 @@ impl Change<'_> {
     }
 }
 
-/// Adds (or replaces) the entries in the file at `path` and makes them the current context.
-pub fn merge(path: &Path, entries: &Entries) -> Result<Written> {
-    update(path, &Change::Merge(entries))
-}
-
-/// Removes the entries named `name` from the file at `path`; a missing file has nothing to remove.
-pub fn remove(path: &Path, name: &str) -> Result<Written> {
-    if !path.exists() {
-        return Ok(Written::Unchanged);
-    }
-    update(path, &Change::Remove(name))
-}
-
+/// Changes the file at `path` under its lock.
 fn update(path: &Path, change: &Change) -> Result<Written> {
     let _lock = Lock::acquire(path, LOCK_WAIT)?;
-    let original = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::failed(format!("cannot read kubeconfig {}", path.display())).source(e)),
-    };
-    let (text, written) = rewrite(&original, change).map_err(|e| {
-        Error::failed(format!("kubeconfig {} is not valid YAML", path.display()))
-            .source(e)
-            .hint("fix or move the file, then run the command again")
-    })?;
+    let original = read(path)?.unwrap_or_default();
+    let (text, written) = rewrite(path, &original, change)?;
     if written != Written::Unchanged {
         write_replacing(path, &text)?;
     }
     Ok(written)
 }
 
+/// The document as the text edit is checked against it: kube's types, in JSON form for comparing.
+fn as_value(doc: &Kubeconfig) -> Value {
+    serde_json::to_value(doc).unwrap_or_default()
+}
+
 /// The new file text for `change`, preferring the text edit.
-fn rewrite(original: &str, change: &Change) -> std::result::Result<(String, Written), serde_saphyr::Error> {
-    let mut expected: Value = if original.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_saphyr::from_str(original)?
-    };
-    let before = expected.clone();
+fn rewrite(path: &Path, original: &str, change: &Change) -> Result<(String, Written)> {
+    let empty = original.trim().is_empty();
+    let mut expected = if empty { new_document() } else { parse(path, original)? };
+    let before = as_value(&expected);
     apply(&mut expected, change);
+    let expected = as_value(&expected);
     if expected == before {
         return Ok((original.to_string(), Written::Unchanged));
     }
-    if !original.trim().is_empty()
-        && let Some(edited) = edit_text(original, change)
-        && serde_saphyr::from_str::<Value>(&edited).ok().as_ref() == Some(&expected)
+    if empty {
+        return Ok((to_yaml(&expected), Written::Created));
+    }
+    if let Some(edited) = edit_text(original, change)
+        && Kubeconfig::from_yaml(&edited).ok().as_ref().map(as_value) == Some(expected.clone())
     {
         return Ok((edited, Written::Edited));
     }
@@ -185,23 +270,22 @@ fn to_yaml(value: &Value) -> String {
     serde_saphyr::to_string_with_options(value, options).unwrap_or_default()
 }
 
-/// The change on the parsed document: the reference the text edit is checked against.
-fn apply(doc: &mut Value, change: &Change) {
-    if !doc.is_object() {
-        *doc = json!({"apiVersion": "v1", "kind": "Config", "preferences": {}});
-    }
+/// The change on the document: the reference the text edit is checked against.
+fn apply(doc: &mut Kubeconfig, change: &Change) {
     let name = change.name();
-    for section in SECTIONS {
-        let items = doc[section].as_array().cloned().unwrap_or_default();
-        let mut kept: Vec<Value> = items.into_iter().filter(|item| item["name"] != name).collect();
-        if let Change::Merge(entries) = change {
-            kept.push(entries.item(section).clone());
-        }
-        doc[section] = Value::Array(kept);
-    }
+    doc.clusters.retain(|c| c.name != name);
+    doc.auth_infos.retain(|u| u.name != name);
+    doc.contexts.retain(|c| c.name != name);
     match change {
-        Change::Merge(entries) => doc["current-context"] = json!(entries.name),
-        Change::Remove(name) if doc["current-context"] == *name => doc["current-context"] = json!(""),
+        Change::Merge(entries) => {
+            doc.clusters.push(entries.cluster.clone());
+            doc.auth_infos.push(entries.user.clone());
+            doc.contexts.push(entries.context.clone());
+            doc.current_context = Some(entries.name.clone());
+        }
+        Change::Remove(name) if doc.current_context.as_deref() == Some(*name) => {
+            doc.current_context = Some(String::new());
+        }
         Change::Remove(_) => {}
     }
 }
@@ -225,7 +309,7 @@ fn edit_text(original: &str, change: &Change) -> Option<String> {
             Change::Merge(entries) => Some(entries.item(section)),
             Change::Remove(_) => None,
         };
-        lines = edit_section(lines, section, change.name(), item)?;
+        lines = edit_section(lines, section, change.name(), item.as_ref())?;
     }
     lines = edit_current_context(lines, change)?;
     Some(lines.concat())

@@ -2,11 +2,14 @@
 //! bootstrapped by exec, with kind's labels and a `kind-NAME` kube context, so the kind CLI can see and delete it.
 
 pub mod bootstrap;
+pub mod host;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod load;
 pub mod network;
 pub mod node;
+pub mod proxy;
+pub mod snapshotter;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::labels;
 use crate::ui::Ui;
 use bootstrap::Bootstrap;
+use host::Host;
 use kubeadm::API_SERVER_PORT;
 use kubeconfig::Entries;
 use node::{ADMIN_NODE_PORT, CLUSTER_LABEL, INGRESS_NODE_PORT, NodeSpec};
@@ -34,9 +38,9 @@ pub fn reach(node: &ContainerInfo) -> Reach {
     }
 }
 
-/// kind v0.32's default node image, pinned by digest.
+/// kind v0.33.0's default node image, pinned by digest (pkg/apis/config/defaults/image.go).
 pub const DEFAULT_NODE_IMAGE: &str =
-    "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+    "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5";
 /// How long a reused cluster's API server gets to answer (after a restart it needs a while).
 const API_WAIT_AFTER_START: Duration = Duration::from_secs(90);
 
@@ -54,10 +58,19 @@ pub struct KindCluster {
     pub retain: bool,
     /// The Docker network; kind's `kind` except in tests, which need their own.
     pub network: String,
-    /// The kubeconfig file our context is merged into.
-    pub kubeconfig: PathBuf,
+    /// The kubeconfig files our context is merged into (one of them) and removed from (all).
+    pub kubeconfig: kubeconfig::Files,
     /// Always true for real nodes; see [`NodeSpec::privileged`].
     pub privileged: bool,
+    /// The variables of restate-dev's environment that kind passes into its nodes (proxies, the snapshotter
+    /// override), read once so that tests can give their own.
+    pub passed_env: BTreeMap<String, String>,
+}
+
+/// The names [`KindCluster::passed_env`] holds, when set.
+fn passed_names() -> Vec<String> {
+    let proxies = proxy::NAMES.iter().flat_map(|n| [n.to_string(), n.to_lowercase()]);
+    proxies.chain([snapshotter::VARIABLE.to_string()]).collect()
 }
 
 impl KindCluster {
@@ -74,9 +87,37 @@ impl KindCluster {
             timeout: settings.timeout,
             retain,
             network: network::KIND_NETWORK.to_string(),
-            kubeconfig: kubeconfig::default_path()?,
+            kubeconfig: kubeconfig::Files::from_env()?,
             privileged: true,
+            passed_env: passed_names()
+                .into_iter()
+                .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value)))
+                .collect(),
         })
+    }
+
+    /// The kubeconfig file that holds (or will hold) our context.
+    pub fn kubeconfig_file(&self) -> Result<PathBuf> {
+        self.kubeconfig.target(&self.context())
+    }
+
+    /// The Docker host's modes, from the daemon's info.
+    async fn host(&self) -> Result<Host> {
+        Ok(Host::from_facts(&self.docker.facts().await?))
+    }
+
+    /// The node's passed-through variables: proxies with NO_PROXY extended for the network, and the snapshotter.
+    async fn node_env(&self) -> Result<Vec<String>> {
+        let get = |name: &str| self.passed_env.get(name).cloned();
+        let subnets = self
+            .docker
+            .inspect_network(&self.network)
+            .await?
+            .map(|n| n.subnets)
+            .unwrap_or_default();
+        let mut env = proxy::node_env(get, &subnets, &[self.node_name()]);
+        env.extend(snapshotter::node_env(get));
+        Ok(env)
     }
 
     pub fn node_name(&self) -> String {
@@ -118,7 +159,7 @@ impl KindCluster {
     async fn access(&self, info: &ContainerInfo, entries: &Entries, created: bool) -> Result<Access> {
         let reach = reach(info);
         let options = kube::config::KubeConfigOptions::default();
-        let config = kube::Config::from_custom_kubeconfig(entries.to_kubeconfig()?, &options)
+        let config = kube::Config::from_custom_kubeconfig(entries.to_kubeconfig(), &options)
             .await
             .map_err(|e| Error::failed(format!("cannot use the kubeconfig of kind cluster {}", self.name)).source(e))?;
         let client = kube::Client::try_from(config)
@@ -134,11 +175,11 @@ impl KindCluster {
     /// The node's admin.conf, renamed, merged into the kubeconfig file.
     async fn write_kubeconfig(&self, admin_conf: &str, api_port: u16, ui: &Ui) -> Result<Entries> {
         let entries = kubeconfig::from_admin_conf(admin_conf, &self.name, api_port)?;
-        let written = kubeconfig::merge(&self.kubeconfig, &entries)?;
-        if written == kubeconfig::Written::Reformatted && self.kubeconfig.exists() {
+        let (file, written) = self.kubeconfig.merge(&entries)?;
+        if written == kubeconfig::Written::Reformatted {
             ui.info(format!(
                 "note: {} was rewritten in kubectl's layout (its layout was not one restate-dev edits in place)",
-                self.kubeconfig.display()
+                file.display()
             ));
         }
         Ok(entries)
@@ -245,7 +286,24 @@ impl KindCluster {
     }
 
     async fn create(&self, image: &str, ui: &Ui) -> Result<Access> {
+        let mut made = Made::default();
+        let result = self.create_steps(image, &mut made, ui).await;
+        match result {
+            Ok(access) => Ok(access),
+            Err(error) => Err(self.roll_back(error, &made, ui).await),
+        }
+    }
+
+    async fn create_steps(&self, image: &str, made: &mut Made, ui: &Ui) -> Result<Access> {
         let (api_port, ingress_port, admin_port) = self.pick_ports()?;
+        let host = self.host().await?;
+        let step = ui.step("network");
+        let ensured = network::ensure(&self.docker, &self.network).await?;
+        made.network = ensured.created();
+        step.done(ensured.describe());
+        if let network::Ensured::Ipv4Only(reason) = &ensured {
+            ui.info(format!("note: network {} has no IPv6 subnet: {reason}", self.network));
+        }
         let spec = NodeSpec {
             cluster: self.name.clone(),
             image: image.to_string(),
@@ -254,20 +312,11 @@ impl KindCluster {
             ingress_port,
             admin_port,
             privileged: self.privileged,
+            host,
+            // after the network exists: NO_PROXY names its subnets
+            env: self.node_env().await?,
         };
-        let mut made = Made::default();
-        let result = self.create_steps(&spec, &mut made, ui).await;
-        match result {
-            Ok(access) => Ok(access),
-            Err(error) => Err(self.roll_back(error, &made, ui).await),
-        }
-    }
-
-    async fn create_steps(&self, spec: &NodeSpec, made: &mut Made, ui: &Ui) -> Result<Access> {
         let node = spec.name();
-        let step = ui.step("network");
-        made.network = network::ensure(&self.docker, &self.network).await?;
-        step.done(if made.network { "created" } else { "reused" });
 
         let step = ui.step("node container");
         let options = CreateContainerOptions {
@@ -281,9 +330,21 @@ impl KindCluster {
             .map_err(|e| self.docker.fail(e, "create container", &node))?;
         made.container = true;
         self.docker.start_container(&node).await?;
-        step.done(format!("{node}, API on 127.0.0.1:{}", spec.api_port));
+        let mut detail = format!("{node}, API on 127.0.0.1:{}", spec.api_port);
+        for flag in spec.host_flags() {
+            detail.push_str(&format!(", {flag}"));
+        }
+        step.done(detail);
 
-        let bootstrap = self.bootstrap(&node, ui);
+        let bootstrap = Bootstrap {
+            docker: &self.docker,
+            ui,
+            cluster: &self.name,
+            node: &node,
+            network: &self.network,
+            timeout: self.timeout,
+            host,
+        };
         let admin_conf = bootstrap.run().await?;
         let entries = self.write_kubeconfig(&admin_conf, spec.api_port, ui).await?;
         made.kubeconfig = true;
@@ -297,22 +358,11 @@ impl KindCluster {
         Ok(access)
     }
 
-    fn bootstrap<'a>(&'a self, node: &'a str, ui: &'a Ui) -> Bootstrap<'a> {
-        Bootstrap {
-            docker: &self.docker,
-            ui,
-            cluster: &self.name,
-            node,
-            network: &self.network,
-            timeout: self.timeout,
-        }
-    }
-
     /// Adds the node's logs to the error, then removes what this attempt made, unless `retain`.
     async fn roll_back(&self, mut error: Error, made: &Made, ui: &Ui) -> Error {
         let node = self.node_name();
         if made.container {
-            for line in self.bootstrap(&node, ui).node_logs().await {
+            for line in bootstrap::node_logs(&self.docker, &node).await {
                 error = error.detail(line);
             }
         }
@@ -343,7 +393,7 @@ impl KindCluster {
             left.push(format!("network {}: {e}", self.network));
         }
         if made.kubeconfig
-            && let Err(e) = kubeconfig::remove(&self.kubeconfig, &self.context())
+            && let Err(e) = self.kubeconfig.remove(&self.context())
         {
             left.push(format!("kubeconfig entries {}: {e}", self.context()));
         }
@@ -374,6 +424,13 @@ fn image_candidates(image: &str) -> Vec<String> {
         }
     }
     candidates
+}
+
+/// The Kubernetes version a node image's tag names (`kindest/node:v1.37.0@sha256:…`), if it names one.
+pub fn node_image_version(image: &str) -> Option<kubeadm::KubeVersion> {
+    let tagged = image.split_once('@').map_or(image, |(tagged, _)| tagged);
+    let tag = tagged.strip_prefix(strip_tag(tagged))?.strip_prefix(':')?;
+    kubeadm::KubeVersion::parse(tag).ok()
 }
 
 /// A pinned reference as a pull wants it: by digest only, since the tag adds nothing but ambiguity.
@@ -410,6 +467,7 @@ impl Provider for KindCluster {
         if self.docker.inspect_container(&self.node_name()).await?.is_some() {
             return Ok(());
         }
+        self.host().await?.require_supported()?;
         if self.local_image().await?.is_none() {
             self.docker
                 .pull_image(&pull_reference(&self.node_image), ui)
@@ -489,12 +547,8 @@ impl Provider for KindCluster {
             )),
             network::Outcome::NotOurs | network::Outcome::Missing => {}
         }
-        if kubeconfig::remove(&self.kubeconfig, &self.context())? != kubeconfig::Written::Unchanged {
-            removed.push(format!(
-                "kube context {} from {}",
-                self.context(),
-                self.kubeconfig.display()
-            ));
+        for file in self.kubeconfig.remove(&self.context())? {
+            removed.push(format!("kube context {} from {}", self.context(), file.display()));
         }
         Ok(removed)
     }
@@ -509,19 +563,28 @@ mod tests {
 
     #[test]
     fn a_pinned_image_is_looked_up_three_ways_and_pulled_by_digest() {
-        let digest = "sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+        let digest = "sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5";
         assert_eq!(
             image_candidates(DEFAULT_NODE_IMAGE),
             [
                 DEFAULT_NODE_IMAGE.to_string(),
                 format!("kindest/node@{digest}"),
-                "kindest/node:v1.36.1".to_string()
+                "kindest/node:v1.37.0".to_string()
             ]
         );
         assert_eq!(pull_reference(DEFAULT_NODE_IMAGE), format!("kindest/node@{digest}"));
         assert_eq!(pull_reference("localhost:5000/node:v1"), "localhost:5000/node:v1");
         assert_eq!(image_candidates("localhost:5000/node"), ["localhost:5000/node"]);
         assert_eq!(strip_tag("localhost:5000/node:v1"), "localhost:5000/node");
+    }
+
+    #[test]
+    fn a_node_images_version_is_read_from_its_tag() {
+        let version = |image| node_image_version(image).map(|v| (v.major, v.minor));
+        assert_eq!(version(DEFAULT_NODE_IMAGE), Some((1, 37)));
+        assert_eq!(version("localhost:5000/kindest/node:v1.34.11"), Some((1, 34)));
+        assert_eq!(version("kindest/node@sha256:a1ed56cfb0e7"), None);
+        assert_eq!(version("my/node:latest"), None);
     }
 }
 

@@ -1,20 +1,67 @@
-//! The `kind` network, with kind's semantics: a bridge with masquerade on and the default bridge's MTU, shared
-//! by every kind cluster on the machine. kind itself never removes it (kind#1919); we remove it only when we
-//! created it and nothing is attached any more.
+//! The `kind` network, with kind's semantics (kind v0.33.0 providers/docker/network.go `ensureNetwork`): a
+//! bridge with masquerade on, the default bridge's MTU, and an IPv6 ULA subnet derived from the network's name
+//! beside Docker's IPv4 one; IPv4 only when the engine cannot do IPv6. It is shared by every kind cluster on the
+//! machine. kind itself never removes it (kind#1919); we remove it only when we created it and nothing is
+//! attached any more.
+
+use std::net::Ipv6Addr;
+
+use sha1::{Digest, Sha1};
 
 use crate::docker::{Docker, NetworkSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::labels;
 
 /// kind's network name.
 pub const KIND_NETWORK: &str = "kind";
 const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+/// kind probes this many ULA subnets before giving up on overlaps.
+const ULA_ATTEMPTS: i32 = 5;
 
-/// Creates the network when missing; true when this call created it. It is shared by every kind cluster, so it
-/// carries our label but no loop's: `down` of one loop must not take it from another.
-pub async fn ensure(docker: &Docker, network: &str) -> Result<bool> {
+/// What [`ensure`] found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ensured {
+    /// It existed (or another `up` made it meanwhile).
+    Reused,
+    /// Created with this IPv6 subnet beside Docker's IPv4 one.
+    DualStack(String),
+    /// Created IPv4 only: the engine refused IPv6, with this reason.
+    Ipv4Only(String),
+}
+
+impl Ensured {
+    pub fn created(&self) -> bool {
+        !matches!(self, Ensured::Reused)
+    }
+
+    /// For the step line.
+    pub fn describe(&self) -> String {
+        match self {
+            Ensured::Reused => "reused".into(),
+            Ensured::DualStack(subnet) => format!("created, IPv6 {subnet}"),
+            Ensured::Ipv4Only(_) => "created, IPv4 only (the engine refuses IPv6)".into(),
+        }
+    }
+}
+
+/// The ULA (fc00::/8) /64 kind gives a network: bytes 2 to 7 of SHA-1(name, attempt as little-endian i32), so
+/// that every machine picks the same subnet for `kind` (fc00:f853:ccd:e793::/64) and a collision moves on.
+pub fn ula_subnet(name: &str, attempt: i32) -> String {
+    let mut hash = Sha1::new();
+    hash.update(name.as_bytes());
+    hash.update(attempt.to_le_bytes());
+    let hash = hash.finalize();
+    let mut ip = [0u8; 16];
+    ip[0] = 0xfc;
+    ip[2..8].copy_from_slice(&hash[2..8]);
+    format!("{}/64", Ipv6Addr::from(ip))
+}
+
+/// Creates the network when missing. It is shared by every kind cluster, so it carries our label but no loop's:
+/// `down` of one loop must not take it from another.
+pub async fn ensure(docker: &Docker, network: &str) -> Result<Ensured> {
     if docker.inspect_network(network).await?.is_some() {
-        return Ok(false);
+        return Ok(Ensured::Reused);
     }
     let spec = NetworkSpec {
         name: network.to_string(),
@@ -22,14 +69,68 @@ pub async fn ensure(docker: &Docker, network: &str) -> Result<bool> {
         mtu: default_bridge_mtu(docker).await?,
         masquerade: true,
     };
-    match docker.create_network(&spec).await {
-        Ok(_) => Ok(true),
-        // another `up` created it between our look and our create
-        Err(e) if docker.inspect_network(network).await?.is_some() => {
-            tracing::debug!("network {network} appeared while creating it: {e}");
-            Ok(false)
+    for attempt in 0..ULA_ATTEMPTS {
+        let subnet = ula_subnet(network, attempt);
+        let error = match docker.create_network_with_ipv6(&spec, &subnet).await {
+            Ok(_) => return Ok(Ensured::DualStack(subnet)),
+            Err(error) => error,
+        };
+        // another `up` created it between our look and our create (kind checks the same after an overlap)
+        if docker.inspect_network(network).await?.is_some() {
+            tracing::debug!("network {network} appeared while creating it: {error}");
+            return Ok(Ensured::Reused);
         }
-        Err(e) => Err(e),
+        let says = daemon_says(&error);
+        match refusal(&says) {
+            // only the first answer tells whether the engine can do IPv6 at all (kind#1544)
+            Refusal::NoIpv6 if attempt == 0 => return create_ipv4_only(docker, &spec, says).await,
+            Refusal::Overlap => tracing::debug!("{subnet} overlaps another network; trying the next subnet"),
+            _ => return Err(error),
+        }
+    }
+    Err(Error::failed(format!(
+        "cannot create network {network}: {ULA_ATTEMPTS} IPv6 subnets overlap other networks"
+    ))
+    .hint("`docker network ls` shows the networks; remove unused ones with `docker network prune`"))
+}
+
+async fn create_ipv4_only(docker: &Docker, spec: &NetworkSpec, reason: String) -> Result<Ensured> {
+    match docker.create_network(spec).await {
+        Ok(_) => Ok(Ensured::Ipv4Only(reason)),
+        Err(_) if docker.inspect_network(&spec.name).await?.is_some() => Ok(Ensured::Reused),
+        Err(error) => Err(error),
+    }
+}
+
+/// The daemon's own words in an error, where the Docker wrapper put them.
+fn daemon_says(error: &Error) -> String {
+    error.source.as_ref().map(|s| format!("{s:#}")).unwrap_or_default()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// IPv6 is disabled in the daemon or the kernel, or ip6tables is missing.
+    NoIpv6,
+    /// The subnet is taken by another network.
+    Overlap,
+    Other,
+}
+
+/// kind's reading of the daemon's refusals (network.go `isIPv6UnavailableError`, `isPoolOverlapError`).
+fn refusal(says: &str) -> Refusal {
+    const NO_IPV6: [&str; 3] = [
+        "Cannot read IPv6 setup for bridge",
+        "Failed to Setup IP tables: Unable to enable NAT rule:  (iptables failed: ip6tables",
+        "setting default policy to DROP in FORWARD chain failed:  (iptables failed: ip6tables",
+    ];
+    if NO_IPV6.iter().any(|m| says.contains(m)) {
+        Refusal::NoIpv6
+    } else if says.contains("Pool overlaps with other one on this address space")
+        || says.contains("networks have overlapping")
+    {
+        Refusal::Overlap
+    } else {
+        Refusal::Other
     }
 }
 
@@ -67,4 +168,45 @@ pub async fn remove_if_unused(docker: &Docker, network: &str) -> Result<Outcome>
     } else {
         Outcome::Missing
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ula_subnet_is_kinds() {
+        // the subnet every kind user's `kind` network has
+        assert_eq!(ula_subnet("kind", 0), "fc00:f853:ccd:e793::/64");
+        assert_ne!(ula_subnet("kind", 1), ula_subnet("kind", 0));
+        assert!(ula_subnet("kf-other", 0).starts_with("fc00:"));
+    }
+
+    #[test]
+    fn refusals_are_read_as_kind_reads_them() {
+        // bollard's rendering of the daemon's answers
+        let said = |m: &str| format!("Docker responded with status code 500: {m}");
+        assert_eq!(
+            refusal(&said(
+                "Cannot read IPv6 setup for bridge br-1234: open /proc/sys/net/ipv6/..."
+            )),
+            Refusal::NoIpv6
+        );
+        assert_eq!(
+            refusal(&said(
+                "Failed to Setup IP tables: Unable to enable NAT rule:  (iptables failed: ip6tables --wait -t nat -I \
+                 POSTROUTING: modprobe: can't change directory to '/lib/modules'"
+            )),
+            Refusal::NoIpv6
+        );
+        assert_eq!(
+            refusal(&said("Pool overlaps with other one on this address space")),
+            Refusal::Overlap
+        );
+        assert_eq!(
+            refusal(&said("invalid pool request: networks have overlapping IPv6")),
+            Refusal::Overlap
+        );
+        assert_eq!(refusal(&said("plugin not found")), Refusal::Other);
+    }
 }

@@ -47,6 +47,22 @@ fn entries(cluster: &str, port: u16) -> Entries {
     from_admin_conf(ADMIN_CONF, cluster, port).expect("admin.conf parses")
 }
 
+/// One file, as `KUBECONFIG=path` gives it.
+fn merge(path: &Path, entries: &Entries) -> Result<Written> {
+    let (written_to, written) = Files::new(vec![path.to_path_buf()]).merge(entries)?;
+    assert_eq!(written_to, path);
+    Ok(written)
+}
+
+fn remove(path: &Path, name: &str) -> Result<Written> {
+    let changed = Files::new(vec![path.to_path_buf()]).remove(name)?;
+    Ok(if changed.is_empty() {
+        Written::Unchanged
+    } else {
+        Written::Edited
+    })
+}
+
 fn temp_file(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("config");
@@ -60,19 +76,20 @@ fn temp_file(text: &str) -> (tempfile::TempDir, PathBuf) {
 fn admin_conf_is_renamed_and_pointed_at_loopback() {
     let e = entries("restate-dev", 41234);
     assert_eq!(e.name, "kind-restate-dev");
-    assert_eq!(e.cluster["name"], "kind-restate-dev");
-    assert_eq!(e.cluster["cluster"]["server"], "https://127.0.0.1:41234");
+    let (cluster, user, context) = (e.item("clusters"), e.item("users"), e.item("contexts"));
+    assert_eq!(cluster["name"], "kind-restate-dev");
+    assert_eq!(cluster["cluster"]["server"], "https://127.0.0.1:41234");
     assert!(
-        e.cluster["cluster"]["certificate-authority-data"]
+        cluster["cluster"]["certificate-authority-data"]
             .as_str()
             .unwrap()
             .starts_with("Q0EtREFU")
     );
-    assert_eq!(e.user["name"], "kind-restate-dev");
-    assert_eq!(e.user["user"]["client-key-data"], "a2V5");
-    assert_eq!(e.context["context"]["cluster"], "kind-restate-dev");
-    assert_eq!(e.context["context"]["user"], "kind-restate-dev");
-    let kubeconfig = e.to_kubeconfig().expect("a kubeconfig");
+    assert_eq!(user["name"], "kind-restate-dev");
+    assert_eq!(user["user"]["client-key-data"], "a2V5");
+    assert_eq!(context["context"]["cluster"], "kind-restate-dev");
+    assert_eq!(context["context"]["user"], "kind-restate-dev");
+    let kubeconfig = e.to_kubeconfig();
     assert_eq!(kubeconfig.current_context.as_deref(), Some("kind-restate-dev"));
 }
 
@@ -122,7 +139,7 @@ fn remove_keeps_a_current_context_that_is_not_ours() {
 fn a_missing_file_is_created_private() {
     let (_dir, path) = temp_file("");
     let path = path.parent().unwrap().join("nested").join("config");
-    assert_eq!(merge(&path, &entries("a", 1111)).unwrap(), Written::Reformatted);
+    assert_eq!(merge(&path, &entries("a", 1111)).unwrap(), Written::Created);
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kube reads it");
     assert_eq!(kubeconfig.current_context.as_deref(), Some("kind-a"));
     assert_eq!(kubeconfig.clusters.len(), 1);
@@ -220,4 +237,96 @@ fn a_stale_lock_is_taken_over_and_a_live_one_times_out() {
     assert!(err.message.contains(".lock"), "{}", err.message);
     drop(held);
     assert!(Lock::acquire(&path, Duration::from_millis(100)).is_ok());
+}
+
+/// `KUBECONFIG=a:b:c` with the files in `dir`; the ones in `exist` are written with `text`.
+fn chain(dir: &Path, exist: &[(&str, &str)]) -> (Files, Vec<PathBuf>) {
+    let paths: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| dir.join(n)).collect();
+    for (name, text) in exist {
+        fs::write(dir.join(name), text).unwrap();
+    }
+    (Files::new(paths.clone()), paths)
+}
+
+#[test]
+fn kubeconfig_paths_drop_empty_and_repeated_entries() {
+    let files = Files::new(vec!["/a".into(), "".into(), "/b".into(), "/a".into()]);
+    assert_eq!(files, Files::new(vec!["/a".into(), "/b".into()]));
+}
+
+#[test]
+fn new_entries_go_to_the_first_file_that_exists_else_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    // none exists: kind (and kubectl) create the last file
+    let (files, paths) = chain(dir.path(), &[]);
+    assert_eq!(files.target("kind-a").unwrap(), paths[2]);
+    // b exists, a does not: b
+    let (files, paths) = chain(dir.path(), &[("b", EXISTING)]);
+    assert_eq!(
+        files.merge(&entries("a", 1111)).unwrap(),
+        (paths[1].clone(), Written::Edited)
+    );
+    assert!(!paths[0].exists() && !paths[2].exists());
+}
+
+#[test]
+fn entries_are_updated_in_the_file_that_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, paths) = chain(dir.path(), &[("a", EXISTING), ("c", "")]);
+    // put our entries in c, as another tool or an earlier KUBECONFIG might have
+    Files::new(vec![paths[2].clone()]).merge(&entries("a", 1111)).unwrap();
+    let before_a = fs::read_to_string(&paths[0]).unwrap();
+    let (file, _) = files.merge(&entries("a", 2222)).unwrap();
+    assert_eq!(file, paths[2]);
+    assert_eq!(fs::read_to_string(&paths[0]).unwrap(), before_a, "a is left alone");
+    let c = kube::config::Kubeconfig::read_from(&paths[2]).unwrap();
+    assert_eq!(c.clusters.len(), 1);
+    let server = c.clusters[0].cluster.as_ref().unwrap().server.as_deref();
+    assert_eq!(server, Some("https://127.0.0.1:2222"));
+    // kube, reading the chain as kubectl does, finds the context
+    let merged = kube::config::Kubeconfig::read_from(&paths[0])
+        .unwrap()
+        .merge(c)
+        .unwrap();
+    assert!(merged.contexts.iter().any(|c| c.name == "kind-a"));
+}
+
+#[test]
+fn remove_takes_our_entries_out_of_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, paths) = chain(dir.path(), &[("a", EXISTING), ("b", ""), ("c", "")]);
+    for path in &paths {
+        Files::new(vec![path.clone()]).merge(&entries("a", 1111)).unwrap();
+    }
+    Files::new(vec![paths[1].clone()])
+        .merge(&entries("other", 3333))
+        .unwrap();
+    let changed = files.remove("kind-a").unwrap();
+    assert_eq!(changed, paths);
+    for path in &paths {
+        let doc = kube::config::Kubeconfig::read_from(path).unwrap();
+        assert!(!doc.clusters.iter().any(|c| c.name == "kind-a"), "{}", path.display());
+        assert!(!doc.contexts.iter().any(|c| c.name == "kind-a"), "{}", path.display());
+    }
+    // another cluster's entries and the untouched file's bytes stay
+    let b = kube::config::Kubeconfig::read_from(&paths[1]).unwrap();
+    assert_eq!(b.current_context.as_deref(), Some("kind-other"));
+    assert_eq!(
+        fs::read_to_string(&paths[0]).unwrap(),
+        EXISTING.replace("current-context: prod\n", "current-context: \"\"\n")
+    );
+    assert!(files.remove("kind-a").unwrap().is_empty());
+    assert!(
+        paths
+            .iter()
+            .all(|p| !PathBuf::from(format!("{}.lock", p.display())).exists())
+    );
+}
+
+#[test]
+fn a_broken_file_in_the_chain_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, paths) = chain(dir.path(), &[("a", "clusters: [unclosed\n")]);
+    let err = files.target("kind-a").unwrap_err();
+    assert!(err.message.contains(&paths[0].display().to_string()), "{}", err.message);
 }
