@@ -71,7 +71,9 @@ pub const LOG_ENV: &str = "RESTATE_DEV_LOG";
 
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // The sample's server warns of every connection closed before an HTTP/2 preface, which is what a TCP
+        // readiness probe does each second.
+        0 => "warn,restate_sdk::http_server=error",
         1 => "restate_dev=debug,info",
         _ => "trace",
     };
@@ -79,6 +81,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

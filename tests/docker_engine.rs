@@ -54,6 +54,7 @@ async fn running_toolbox(docker: &Docker, test: &str, cleanup: &mut Cleanup) -> 
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn unreachable_daemon_is_a_prerequisite_error_naming_the_socket() {
     let e = Docker::connect_to(Endpoint::Unix("/nonexistent/docker.sock".into()))
         .await
@@ -73,6 +74,7 @@ async fn unreachable_daemon_is_a_prerequisite_error_naming_the_socket() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn connected_daemon_reports_its_facts() {
     let docker = docker().await;
     let facts = docker.facts().await.unwrap();
@@ -83,6 +85,7 @@ async fn connected_daemon_reports_its_facts() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn networks_are_created_listed_and_removed_by_label() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -129,6 +132,7 @@ async fn networks_are_created_listed_and_removed_by_label() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn containers_live_log_and_die_as_inspected() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -199,6 +203,7 @@ async fn containers_live_log_and_die_as_inspected() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_container_that_exits_before_its_line_fails_the_wait() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -219,6 +224,7 @@ async fn a_container_that_exits_before_its_line_fails_the_wait() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn missing_images_and_duplicate_names_are_explained() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -237,6 +243,7 @@ async fn missing_images_and_duplicate_names_are_explained() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn exec_captures_output_and_exit_code() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -261,6 +268,7 @@ async fn exec_captures_output_and_exit_code() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn exec_stdin_sees_exactly_the_bytes_streamed() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -316,6 +324,7 @@ async fn exec_stdin_sees_exactly_the_bytes_streamed() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn volumes_are_created_listed_and_removed_by_label() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -330,6 +339,7 @@ async fn volumes_are_created_listed_and_removed_by_label() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn images_are_found_by_label_and_removed_when_unused() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();
@@ -350,6 +360,7 @@ async fn images_are_found_by_label_and_removed_when_unused() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_failed_pull_says_how_to_load_the_image() {
     let docker = docker().await;
     // A registry on a closed loopback port: the pull fails at once and no traffic leaves the machine.

@@ -46,6 +46,7 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn sample_image_is_tagged_by_content_runs_non_root_and_serves_h2c() {
     let docker = docker().await;
     let ui = quiet_ui();
@@ -104,6 +105,7 @@ async fn sample_image_is_tagged_by_content_runs_non_root_and_serves_h2c() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn restate_image_from_a_static_binary_is_healthy_on_a_volume() {
     let binary = restate_server_bin();
     let docker = docker().await;
@@ -179,6 +181,7 @@ async fn restate_image_from_a_static_binary_is_healthy_on_a_volume() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_missing_restate_binary_is_named_before_anything_is_made() {
     let docker = docker().await;
     let missing = Path::new("/nonexistent/restate-server");
@@ -193,6 +196,7 @@ async fn a_missing_restate_binary_is_named_before_anything_is_made() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn an_unpullable_restate_image_names_both_ways_out() {
     let docker = docker().await;
     let mut cleanup = Cleanup::default();

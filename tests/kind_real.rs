@@ -594,7 +594,8 @@ async fn up_on_a_context_kind_made() {
     let context = format!("kind-{cluster}");
     let with_context = ["--context", context.as_str()];
     let mut up_args = vec!["up", "--restate-image", &restate, "--service-image", &sample];
-    up_args.extend(["--verify", "Greeter/greet", "--timeout", "5m", "--output", "json"]);
+    up_args.extend(["--verify", "Greeter/greet", "--verify-body", "\"restate-dev\""]);
+    up_args.extend(["--timeout", "5m", "--output", "json"]);
     up_args.extend(with_context);
     let summary = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
     assert_eq!(summary["runtime"], "context", "{summary}");
@@ -630,4 +631,55 @@ async fn up_on_a_context_kind_made() {
     assert_eq!(nodes.items.len(), 1);
     let clusters = ok(run(sandbox.command(&kind_bin(), &["get", "clusters"])));
     assert!(String::from_utf8_lossy(&clusters.stdout).lines().any(|l| l == cluster));
+}
+
+/// A node image of an older generation (`$KIND_TEST_OLD_NODE_IMAGE`, Kubernetes 1.34: kubeadm's v1beta3 config,
+/// and a kubelet that runs on cgroup v1 without being told) comes up and proves an invocation too.
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn an_older_node_image_comes_up() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let sandbox = Sandbox::new();
+    let name = loop_name("o");
+    let _cleanup = Cleanup {
+        sandbox: &sandbox,
+        loops: vec![name.clone()],
+        kind_clusters: vec![],
+        containers: vec![],
+        networks: vec![],
+    };
+    let image = env(
+        "KIND_TEST_OLD_NODE_IMAGE",
+        "`scripts/kind-node-image.sh v1.34.4` builds it and prints it",
+    );
+    let server = restate_server();
+    let summary = json(&ok(run(sandbox.restate_dev(
+        &name,
+        &[
+            "up",
+            "--node-image",
+            &image,
+            "--restate-binary",
+            &server,
+            "--timeout",
+            "10m",
+            "--output",
+            "json",
+        ],
+    ))));
+    assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!", "{summary}");
+    let kubeadm = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "cluster")
+        .unwrap();
+    eprintln!("cluster step: {kubeadm}");
+    let client = sandbox.client(&format!("kind-{name}")).await;
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(version.git_version, "v1.34.4");
+    let config = docker_cli(&["exec", &format!("{name}-control-plane"), "cat", "/kind/kubeadm.conf"]);
+    assert!(config.contains("apiVersion: kubeadm.k8s.io/v1beta3"), "{config}");
+    ok(run(sandbox.restate_dev(&name, &["down"])));
+    assert_eq!(labelled(&name), Vec::<String>::new());
 }

@@ -109,6 +109,7 @@ fn uri(port: u16) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs the real restate-server: scripts/test.sh installs it and runs this tier"]
 async fn registers_invokes_and_keeps_state() {
     let server = Server::start().await;
     let [port] = free_ports::<1>();
@@ -182,6 +183,7 @@ mod older {
 }
 
 #[tokio::test]
+#[ignore = "needs the real restate-server: scripts/test.sh installs it and runs this tier"]
 async fn re_registering_a_changed_service_updates_its_handlers() {
     use restate_sdk::prelude::{Endpoint, HttpServer};
 
@@ -218,6 +220,7 @@ async fn re_registering_a_changed_service_updates_its_handlers() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real restate-server: scripts/test.sh installs it and runs this tier"]
 async fn registration_waits_for_a_service_that_starts_late() {
     let server = Server::start().await;
     let [port] = free_ports::<1>();
@@ -241,6 +244,7 @@ async fn registration_waits_for_a_service_that_starts_late() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real restate-server: scripts/test.sh installs it and runs this tier"]
 async fn an_unreachable_service_fails_within_the_bound() {
     let server = Server::start().await;
     let [closed] = free_ports::<1>();
@@ -260,6 +264,7 @@ async fn an_unreachable_service_fails_within_the_bound() {
 }
 
 #[test]
+#[ignore = "needs the real restate-server: scripts/test.sh installs it and runs this tier"]
 fn serve_sample_stops_on_sigterm_and_sigint() {
     for signal in ["TERM", "INT"] {
         let [port] = free_ports::<1>();
@@ -280,6 +285,7 @@ fn serve_sample_stops_on_sigterm_and_sigint() {
 }
 
 #[test]
+#[ignore = "needs the real restate-server: scripts/test.sh installs it and runs this tier"]
 fn serve_sample_refuses_a_bad_port() {
     let output = Command::new(env!("CARGO_BIN_EXE_restate-dev"))
         .arg("serve-sample")

@@ -50,19 +50,17 @@ impl Provider for ExistingContext {
         })
     }
 
-    /// The cluster pulls images itself; ours exist only in the local Docker, which it cannot see.
-    async fn load_image(&self, _access: &Access, image: &str, _ui: &Ui) -> Result<bool> {
-        if !image.starts_with(&format!("{REPOSITORY_PREFIX}/")) {
-            return Ok(false);
+    /// The cluster pulls images itself. A restate-dev image it cannot pull, unless someone put it there (as
+    /// `kind load docker-image` does): say so once, and let the rollout wait tell if it is missing.
+    async fn load_image(&self, _access: &Access, image: &str, ui: &Ui) -> Result<bool> {
+        if image.starts_with(&format!("{REPOSITORY_PREFIX}/")) {
+            ui.info(format!(
+                "{image} is a local image: kube context {} must already have it (for a kind cluster, \
+                 `kind load docker-image {image}`)",
+                self.context
+            ));
         }
-        Err(Error::prerequisite(format!(
-            "the local image {image} cannot be loaded into kube context {}",
-            self.context
-        ))
-        .hint(
-            "push your service image to a registry the cluster can pull from and pass it with --service-image \
-             (the built-in sample exists only locally: use it with the kind or minikube runtime)",
-        ))
+        Ok(false)
     }
 
     async fn delete(&self, ui: &Ui) -> Result<Removed> {
@@ -198,19 +196,10 @@ pub(crate) mod tests {
         assert_eq!(access.reach, Reach::PortForward);
         assert!(!access.created);
         assert!(provider.delete(&quiet()).await.expect("never deleted").is_empty());
-        // Public images need no loading; ours cannot be loaded.
-        assert!(
-            !provider
-                .load_image(&access, "ghcr.io/me/greeter:1.0", &quiet())
-                .await
-                .expect("no load")
-        );
-        let error = provider
-            .load_image(&access, "restate-dev.local/greeter:abc", &quiet())
-            .await
-            .expect_err("local images cannot reach the cluster");
-        assert_eq!(error.kind, Kind::Prerequisite);
-        assert!(error.hint.expect("hint").contains("--service-image"));
+        // Nothing is loaded into a context's cluster: it pulls, or already has what was put there.
+        for image in ["ghcr.io/me/greeter:1.0", "restate-dev.local/greeter:abc"] {
+            assert!(!provider.load_image(&access, image, &quiet()).await.expect("no load"));
+        }
     }
 
     #[tokio::test]

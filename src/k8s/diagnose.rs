@@ -37,10 +37,22 @@ pub async fn diagnose(client: &kube::Client, namespace: &str, label_selector: &s
         lines.extend(pod_status(pod));
     }
     lines.extend(recent_events(client, namespace, &pods).await);
-    for pod in &pods {
+    // The logs that explain a failure are the failing pods' (during a rollout the old pod still runs fine).
+    let failing: Vec<&Pod> = pods.iter().filter(|p| !is_ready(p)).collect();
+    let logged = if failing.is_empty() {
+        pods.iter().collect()
+    } else {
+        failing
+    };
+    for pod in logged {
         lines.extend(pod_logs(client, namespace, pod).await);
     }
     lines
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// A cause that will not go away by waiting (image pull failures, crash loops, no node to run on), if the pod
@@ -259,6 +271,34 @@ pub(crate) mod tests {
     fn event(object: &str, at: &str, kind: &str, reason: &str, message: &str) -> Value {
         json!({"metadata": {"name": format!("{object}.{at}")}, "involvedObject": {"kind": kind, "name": object},
                "lastTimestamp": at, "type": "Warning", "reason": reason, "message": message, "count": 2})
+    }
+
+    fn ready_pod(name: &str) -> Value {
+        json!({"metadata": {"name": name}, "status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [
+            {"name": "service", "image": "greeter:1", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {}}}]}})
+    }
+
+    #[tokio::test]
+    async fn during_a_rollout_only_the_failing_pods_logs_are_shown() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+            "/api/v1/namespaces/restate/pods" => (
+                200,
+                mock::list("v1", "PodList", vec![ready_pod("service-old"), crash_loop_pod()]),
+            ),
+            "/api/v1/namespaces/restate/events" => (200, mock::list("v1", "EventList", vec![])),
+            "/api/v1/namespaces/restate/pods/restate-0/log" => (200, json!("error: unexpected argument\n")),
+            other => panic!("unexpected request {other}"),
+        }));
+        let lines = diagnose(&client, "restate", "app=service").await;
+        drop(client);
+        serving.await.expect("server");
+        let text = lines.join("\n");
+        assert!(text.contains("pod service-old: Running"), "{text}");
+        assert!(text.contains("last log lines of restate-0/restate (previous run):\n  | error: unexpected"));
+        assert!(!text.contains("last log lines of service-old"), "{text}");
     }
 
     #[tokio::test]

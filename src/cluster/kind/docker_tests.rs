@@ -116,6 +116,7 @@ const STAND_IN_DOCKERFILE: &str = "FROM scratch\nCOPY rootfs/ /\n\
     ENTRYPOINT [\"/bin/sh\", \"-c\", \"echo '[  OK  ] Reached target multi-user.target - Multi-User System.'; exec sleep 300\"]\n";
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn offline_missing_node_image_stops_before_anything_is_made() {
     let docker = docker().await;
     let name = unique("offline");
@@ -136,6 +137,7 @@ async fn offline_missing_node_image_stops_before_anything_is_made() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
     let docker = docker().await;
     let name = unique("network");
@@ -209,6 +211,7 @@ fn assert_ipv4_and_maybe_ipv6(subnets: &[String], ensured: &network::Ensured) {
 /// kind's probing: when another network holds the first ULA subnet, the next attempt's subnet is used. On an
 /// engine that refuses IPv6 the squatter cannot be made, and the IPv4 fallback is what this proves instead.
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn the_ipv6_subnet_moves_on_when_taken_or_falls_back_to_ipv4() {
     let docker = docker().await;
     let name = format!("kf-{}", unique("net6"));
@@ -237,6 +240,7 @@ async fn the_ipv6_subnet_moves_on_when_taken_or_falls_back_to_ipv4() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn the_streamed_export_reaches_stdin_byte_for_byte() {
     let docker = docker().await;
     let name = unique("stream");
@@ -271,6 +275,7 @@ async fn the_streamed_export_reaches_stdin_byte_for_byte() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_failed_bootstrap_step_rolls_back_everything_it_made() {
     let docker = docker().await;
     let name = unique("rollback");
@@ -303,6 +308,7 @@ async fn a_failed_bootstrap_step_rolls_back_everything_it_made() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
     let docker = docker().await;
     let name = unique("retain");
@@ -373,6 +379,7 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
 /// The node container as the engine made it: proxies with NO_PROXY naming the network's real subnets (made just
 /// before the node), the snapshotter override, and the control plane's KUBECONFIG.
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn the_node_gets_the_passed_variables_with_the_networks_subnets() {
     let docker = docker().await;
     let name = format!("kf-{}", unique("env"));
@@ -496,6 +503,7 @@ async fn measure_image_load() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
     let docker = docker().await;
     let name = unique("foreign");
@@ -523,6 +531,7 @@ async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_taken_host_port_is_refused_by_name_and_free_ones_are_distinct() {
     let docker = docker().await;
     let dir = tempfile::tempdir().unwrap();
