@@ -54,7 +54,8 @@ fi
 kube="$cache/bin/kubernetes-$k8s"
 cached "$kube" build_kubernetes "$kube" "$k8s"
 mapfile -t wanted < <("$kube/kubeadm" config images list --kubernetes-version "$k8s")
-tag_of() { printf '%s\n' "${wanted[@]}" | grep "/$1:" | sed 's/.*://'; }
+wanted_ref() { printf '%s\n' "${wanted[@]}" | grep "/$1:"; }
+tag_of() { wanted_ref "$1" | sed 's/.*://'; }
 etcd_tag=$(tag_of etcd) coredns_tag=$(tag_of coredns) pause_tag=$(tag_of pause)
 log "kubeadm $k8s expects etcd $etcd_tag, CoreDNS $coredns_tag, pause $pause_tag"
 etcd_version=v${etcd_tag%-*}
@@ -123,27 +124,25 @@ build_image() {
 #    is retagged) and renamed inside the node's containerd.
 t=$SECONDS
 declare -A parts=()
-part() { parts["$part_prefix/$1:$k8s-$key"]=$2; }
+# component NAME BASE FILE:DEST NODE_REFERENCE: one image, and the name the node's containerd gives it.
+component() {
+  build_image "$part_prefix/$1:$k8s-$key" "$2" "$3"
+  parts["$part_prefix/$1:$k8s-$key"]=$4
+}
 for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
-  build_image "$part_prefix/$cmd:$k8s-$key" scratch "$kube/$cmd:/usr/local/bin/$cmd"
-  part "$cmd" "$(printf '%s\n' "${wanted[@]}" | grep "/$cmd:")"
+  component "$cmd" scratch "$kube/$cmd:/usr/local/bin/$cmd" "$(wanted_ref "$cmd")"
 done
 # kube-proxy programs iptables and conntrack, so it gets the rootfs that has them, as upstream's distroless-iptables.
-build_image "$part_prefix/kube-proxy:$k8s-$key" "$rootfs_image" "$kube/kube-proxy:/usr/local/bin/kube-proxy"
-part kube-proxy "$(printf '%s\n' "${wanted[@]}" | grep "/kube-proxy:")"
-build_image "$part_prefix/etcd:$k8s-$key" scratch "$cache/bin/etcd-$etcd_version/etcd:/usr/local/bin/etcd"
-part etcd "$(printf '%s\n' "${wanted[@]}" | grep "/etcd:")"
-build_image "$part_prefix/coredns:$k8s-$key" scratch "$cache/bin/coredns-$coredns_tag/coredns:/coredns"
-part coredns "$(printf '%s\n' "${wanted[@]}" | grep "/coredns:")"
-build_image "$part_prefix/pause:$k8s-$key" scratch "$cache/bin/pause-$k8s/pause:/pause"
-part pause "$(printf '%s\n' "${wanted[@]}" | grep "/pause:")"
-build_image "$part_prefix/kindnetd:$k8s-$key" "$rootfs_image" "$here/kind-node/standins/kindnetd:/bin/kindnetd"
-part kindnetd "$KINDNET_IMAGE"
-build_image "$part_prefix/local-path-provisioner:$k8s-$key" scratch "$lpp/local-path-provisioner:/usr/local/bin/local-path-provisioner"
-part local-path-provisioner "$STORAGE_PROVISIONER_IMAGE"
+component kube-proxy "$rootfs_image" "$kube/kube-proxy:/usr/local/bin/kube-proxy" "$(wanted_ref kube-proxy)"
+component etcd scratch "$cache/bin/etcd-$etcd_version/etcd:/usr/local/bin/etcd" "$(wanted_ref etcd)"
+component coredns scratch "$cache/bin/coredns-$coredns_tag/coredns:/coredns" "$(wanted_ref coredns)"
+component pause scratch "$cache/bin/pause-$k8s/pause:/pause" "$(wanted_ref pause)"
+component kindnetd "$rootfs_image" "$here/kind-node/standins/kindnetd:/bin/kindnetd" "$KINDNET_IMAGE"
+component local-path-provisioner scratch "$lpp/local-path-provisioner:/usr/local/bin/local-path-provisioner" \
+  "$STORAGE_PROVISIONER_IMAGE"
 # the helper pods run `sh` scripts that create and remove volume directories
-part local-path-helper "$STORAGE_HELPER_IMAGE"
 docker tag "$rootfs_image" "$part_prefix/local-path-helper:$k8s-$key"
+parts["$part_prefix/local-path-helper:$k8s-$key"]=$STORAGE_HELPER_IMAGE
 # ENTRYPOINTs, as the upstream images have them (kubeadm's manifests pass only arguments to some)
 for ep in coredns:/coredns pause:/pause kindnetd:/bin/kindnetd; do
   echo -e "FROM $part_prefix/${ep%%:*}:$k8s-$key\nENTRYPOINT [\"${ep#*:}\"]" >"$ctx/Dockerfile.entrypoint"
@@ -157,7 +156,7 @@ node="$ctx/node"
 mkdir -p "$node/files/usr/bin" "$node/files/usr/local/bin" "$node/files/opt/cni/bin" "$node/files/kind/manifests" \
   "$node/files/etc/kubernetes/manifests"
 cp -a "$here/kind-node/files/." "$node/files/"
-sed -i "s#@SANDBOX_IMAGE@#$(printf '%s\n' "${wanted[@]}" | grep "/pause:")#" "$node/files/etc/containerd/config.toml"
+sed -i "s#@SANDBOX_IMAGE@#$(wanted_ref pause)#" "$node/files/etc/containerd/config.toml"
 cp "$kube/kubeadm" "$kube/kubelet" "$kube/kubectl" "$node/files/usr/bin/"
 cp "$cache/bin/containerd-$CONTAINERD_VERSION"/{containerd,ctr,containerd-shim-runc-v2} "$cache/bin/crictl-$CRICTL_VERSION/crictl" \
   "$node/files/usr/local/bin/"

@@ -683,3 +683,84 @@ async fn an_older_node_image_comes_up() {
     ok(run(sandbox.restate_dev(&name, &["down"])));
     assert_eq!(labelled(&name), Vec::<String>::new());
 }
+
+/// `docker build` of the sample under `reference`, with a label that makes each build a new image.
+fn rebuild_sample(sample: &str, reference: &str, build: u32) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {sample}\nLABEL dev.restate.test-build={build} app.kubernetes.io/managed-by=restate-dev\n"),
+    )
+    .unwrap();
+    ok(run({
+        let mut c = Command::new("docker");
+        c.args(["build", "-q", "-t", reference]).arg(dir.path());
+        c
+    }));
+    docker_cli(&["image", "inspect", "-f", "{{.Id}}", reference])
+}
+
+/// The everyday loop on kind: a service image rebuilt under the same tag is loaded and rolled out, and a stopped
+/// node comes back with one `up`, on the same URLs, with Restate's state.
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let sandbox = Sandbox::new();
+    let name = loop_name("r");
+    let _cleanup = Cleanup {
+        sandbox: &sandbox,
+        loops: vec![name.clone()],
+        kind_clusters: vec![],
+        containers: vec![],
+        networks: vec![],
+    };
+    let docker = Docker::connect().await.unwrap();
+    let sample = images::sample_image_from(&docker, Path::new(RESTATE_DEV), &Ui::new(None, true)).await.unwrap();
+    let tag = format!("restate-dev.local/rebuilt:{}", std::process::id());
+    let first = rebuild_sample(&sample, &tag, 1);
+    let (image, server) = (node_image(), restate_server());
+    let up_args = [
+        "up", "--node-image", &image, "--restate-binary", &server, "--service-image", &tag, "--verify",
+        "Greeter/greet", "--verify-body", "\"restate-dev\"", "--timeout", "10m", "--output", "json",
+    ];
+    let summary = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    let ingress = summary["ingress_url"].as_str().unwrap().to_string();
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "2").await;
+    assert_eq!(total, "2");
+    let client = sandbox.client(&format!("kind-{name}")).await;
+    let before = pod_uids(&client, "restate").await;
+
+    let second = rebuild_sample(&sample, &tag, 2);
+    assert_ne!(first, second);
+    let started = Instant::now();
+    let again = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    eprintln!("up after a rebuild: {:.1}s", started.elapsed().as_secs_f64());
+    let steps = statuses(&again);
+    assert_eq!(steps["images"], "ok", "the rebuilt image is loaded: {steps:?}");
+    assert_eq!(steps["install"], "ok", "the service is rolled out: {steps:?}");
+    let after = pod_uids(&client, "restate").await;
+    assert_eq!(after.get("restate-0"), before.get("restate-0"), "Restate keeps running");
+    let service_pods: Vec<_> = after.keys().filter(|k| k.starts_with("service-")).collect();
+    assert_eq!(service_pods.len(), 1, "{after:?}");
+    assert!(!before.contains_key(service_pods[0]), "a new service pod: {before:?} -> {after:?}");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "restate");
+    let pod = pods.get(service_pods[0]).await.unwrap();
+    let image_id = pod.status.unwrap().container_statuses.unwrap()[0].image_id.clone();
+    assert!(image_id.ends_with(second.trim_start_matches("sha256:")), "{image_id} runs, not {second}");
+
+    // A stopped node (a reboot, Docker Desktop restarting) comes back with one up, on the same URLs.
+    ok(run({
+        let mut c = Command::new("docker");
+        c.args(["stop", &format!("{name}-control-plane")]);
+        c
+    }));
+    let started = Instant::now();
+    let back = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    eprintln!("up after a stop: {:.1}s", started.elapsed().as_secs_f64());
+    assert_eq!(back["ingress_url"], summary["ingress_url"]);
+    assert_eq!(back["admin_url"], summary["admin_url"]);
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
+    assert_eq!(total, "3", "Restate's state survives the stop");
+    ok(run(sandbox.restate_dev(&name, &["down"])));
+}

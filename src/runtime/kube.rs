@@ -126,11 +126,16 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         .step("install", async |step| {
             let changed = apply::apply_all(&access.client, &manifests, &ui).await?;
             step.set_message("waiting for Restate and the service");
-            for (workload, name) in [
-                (Workload::StatefulSet, RESTATE_NAME),
-                (Workload::Deployment, SERVICE_NAME),
-            ] {
-                wait::wait_ready(&access.client, workload, &namespace, name, plan.setup.timeout, &ui).await?;
+            let mut workloads = vec![
+                (Workload::StatefulSet, namespace.as_str(), RESTATE_NAME),
+                (Workload::Deployment, namespace.as_str(), SERVICE_NAME),
+            ];
+            // A kind cluster's DNS comes up beside Restate; registration needs it to find the service.
+            if plan.setup.runtime == Runtime::Kind {
+                workloads.push((Workload::Deployment, "kube-system", "coredns"));
+            }
+            for (workload, namespace, name) in workloads {
+                wait::wait_ready(&access.client, workload, namespace, name, plan.setup.timeout, &ui).await?;
             }
             let objects = manifests.len();
             Ok(if changed == 0 {
