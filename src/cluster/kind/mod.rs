@@ -523,6 +523,33 @@ mod tests {
         assert_eq!(image_candidates("localhost:5000/node"), ["localhost:5000/node"]);
         assert_eq!(strip_tag("localhost:5000/node:v1"), "localhost:5000/node");
     }
+
+    /// A stopped node publishes nothing, but its recorded bindings (which `inspect_container` reads from its
+    /// configuration) still say where it will answer once `up` restarts it, so `status` and `up` keep its URLs.
+    #[test]
+    fn a_stopped_node_still_reaches_its_recorded_node_ports() {
+        let node = ContainerInfo {
+            id: "n".into(),
+            name: "restate-dev-control-plane".into(),
+            image: DEFAULT_NODE_IMAGE.into(),
+            image_id: "sha256:n".into(),
+            labels: BTreeMap::new(),
+            status: "exited".into(),
+            running: false,
+            paused: false,
+            exit_code: Some(0),
+            error: None,
+            ports: vec![(ADMIN_NODE_PORT, 19070), (INGRESS_NODE_PORT, 18080), (API_SERVER_PORT, 41234)],
+            addresses: BTreeMap::new(),
+        };
+        assert_eq!(
+            reach(&node),
+            Reach::NodePorts {
+                ingress: 18080,
+                admin: 19070
+            }
+        );
+    }
 }
 
 #[cfg(test)]
