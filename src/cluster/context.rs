@@ -51,7 +51,7 @@ impl Provider for ExistingContext {
     }
 
     /// The cluster pulls images itself; ours exist only in the local Docker, which it cannot see.
-    async fn load_image(&self, _access: &Access, image: &str, _ui: &Ui) -> Result<bool> {
+    async fn load_image(&self, _access: &Access, image: &str, _id: Option<&str>, _ui: &Ui) -> Result<bool> {
         if !image.starts_with(&format!("{REPOSITORY_PREFIX}/")) {
             return Ok(false);
         }
@@ -201,12 +201,12 @@ pub(crate) mod tests {
         // Public images need no loading; ours cannot be loaded.
         assert!(
             !provider
-                .load_image(&access, "ghcr.io/me/greeter:1.0", &quiet())
+                .load_image(&access, "ghcr.io/me/greeter:1.0", None, &quiet())
                 .await
                 .expect("no load")
         );
         let error = provider
-            .load_image(&access, "restate-dev.local/greeter:abc", &quiet())
+            .load_image(&access, "restate-dev.local/greeter:abc", None, &quiet())
             .await
             .expect_err("local images cannot reach the cluster");
         assert_eq!(error.kind, Kind::Prerequisite);

@@ -6,6 +6,8 @@ pub mod kube;
 #[cfg(test)]
 mod kube_tests;
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 use crate::cli::DownArgs;
@@ -16,7 +18,7 @@ use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::images;
 use crate::pipeline::{Done, Pipeline};
-use crate::restate::{Admin, Ingress, Registration, verify_sample};
+use crate::restate::{Admin, Ingress, Registration, prove, verify_sample};
 use crate::ui::Ui;
 
 /// Everything `up` decided before touching anything.
@@ -149,59 +151,109 @@ pub async fn require_local_image(docker: &Docker, image: &str) -> Result<()> {
     )
 }
 
-/// The last two steps, common to every runtime: register the service, then prove an invocation.
+/// The service as the last two steps see it.
+pub struct Target<'a> {
+    /// Where Restate reaches it.
+    pub uri: &'a str,
+    /// True when this `up` replaced or restarted it. Registering it again is then real work: with `force`,
+    /// Restate discovers the new build at the same deployment id, so its answer alone does not tell.
+    pub changed: bool,
+}
+
+/// Which of the last two steps failed, for a runtime's diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Register,
+    Verify,
+}
+
+/// The last two steps, common to every runtime: register the service, then prove an invocation, both bounded
+/// by `--timeout`. A failure of either gets the lines `diagnose` returns: what the runtime can see of the
+/// service and of Restate (a paused container, what Restate logged about the service's address).
 pub async fn register_and_verify(
     plan: &Plan,
     pipeline: &mut Pipeline,
     admin: &Admin,
     ingress: &Ingress,
-    service_uri: &str,
+    target: &Target<'_>,
+    diagnose: impl AsyncFn(Stage) -> Vec<String>,
 ) -> Result<(Registration, Option<Verified>)> {
     let timeout = plan.setup.timeout;
+    let with_diagnosis = async |stage: Stage, mut error: Error| {
+        for line in diagnose(stage).await {
+            error = error.detail(line);
+        }
+        error
+    };
+    let uri = target.uri;
     let registration = pipeline
         .step("register", async |_| {
-            let registration = admin.register(service_uri, timeout).await?;
-            let detail = format!(
-                "{service_uri} as {} ({})",
-                registration.id,
-                registration.services.join(", ")
-            );
-            Ok(if registration.created {
-                Done::ok(registration, detail)
-            } else {
-                Done::skipped(registration, detail)
+            let registration = match admin.register(uri, timeout).await {
+                Ok(registration) => registration,
+                Err(error) => return Err(with_diagnosis(Stage::Register, error).await),
+            };
+            let services = registration.services.join(", ");
+            Ok(match (registration.created, target.changed) {
+                (true, _) => {
+                    let detail = format!("{uri} as {} ({services})", registration.id);
+                    Done::ok(registration, detail)
+                }
+                (false, true) => {
+                    let detail = format!(
+                        "{uri} again as {} ({services}): Restate discovered the new build",
+                        registration.id
+                    );
+                    Done::ok(registration, detail)
+                }
+                (false, false) => {
+                    let detail = format!("{uri} as {} ({services})", registration.id);
+                    Done::skipped(registration, detail)
+                }
             })
         })
         .await?;
     let verified = pipeline
-        .step("verify", async |_| {
-            let (path, answer) = match &plan.setup.verify {
-                Verify::Skip => return Ok(Done::skipped(None, "--no-verify")),
-                Verify::Sample => {
-                    ingress.wait_ready(timeout).await?;
-                    // Above one replica, Envoy spreads calls over the pods: prove that every call still succeeds.
-                    let calls = if plan.objects.replicas > 1 {
-                        2 * plan.objects.replicas
-                    } else {
-                        1
-                    };
-                    let mut answer = String::new();
-                    for _ in 0..calls {
-                        answer = verify_sample(ingress).await?;
-                    }
-                    ("Greeter/greet".to_string(), serde_json::Value::String(answer))
-                }
-                Verify::Handler { path, body } => {
-                    ingress.wait_ready(timeout).await?;
-                    (path.clone(), ingress.invoke(path, body).await?)
-                }
-            };
-            let detail = format!("{path} answered {answer}");
-            Ok(Done::ok(Some(Verified { path, answer }), detail))
+        .step("verify", async |_| match proof(plan, admin, ingress).await {
+            Ok(None) => Ok(Done::skipped(None, "--no-verify")),
+            Ok(Some((path, answer))) => {
+                let detail = format!("{path} answered {answer}");
+                Ok(Done::ok(Some(Verified { path, answer }), detail))
+            }
+            Err(error) => Err(with_diagnosis(Stage::Verify, error).await),
         })
         .await?;
     Ok((registration, verified))
 }
+
+/// The proving invocation as `--verify` asks for it, within `--timeout` in all; None with `--no-verify`.
+async fn proof(plan: &Plan, admin: &Admin, ingress: &Ingress) -> Result<Option<(String, serde_json::Value)>> {
+    let deadline = Instant::now() + plan.setup.timeout;
+    let left = || deadline.saturating_duration_since(Instant::now()).max(MIN_PROOF);
+    Ok(Some(match &plan.setup.verify {
+        Verify::Skip => return Ok(None),
+        Verify::Sample => {
+            ingress.wait_ready(left()).await?;
+            // Above one replica, Envoy spreads calls over the pods: prove that every call still succeeds.
+            let calls = if plan.objects.replicas > 1 {
+                2 * plan.objects.replicas
+            } else {
+                1
+            };
+            let mut answer = String::new();
+            for _ in 0..calls {
+                answer = verify_sample(admin, ingress, left()).await?;
+            }
+            ("Greeter/greet".to_string(), serde_json::Value::String(answer))
+        }
+        Verify::Handler { path, body } => {
+            ingress.wait_ready(left()).await?;
+            (path.clone(), prove(admin, ingress, path, body, left()).await?)
+        }
+    }))
+}
+
+/// The least time a proving call gets, even when waiting for the ingress used up nearly all of `--timeout`.
+const MIN_PROOF: Duration = Duration::from_secs(1);
 
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     match &plan.setup.runtime {

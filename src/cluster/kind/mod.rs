@@ -455,7 +455,8 @@ impl Provider for KindCluster {
         self.create(&image, ui).await
     }
 
-    async fn load_image(&self, _access: &Access, image: &str, ui: &Ui) -> Result<bool> {
+    /// The node is asked for the image's ID itself (`crictl inspecti`), so `_id` adds nothing.
+    async fn load_image(&self, _access: &Access, image: &str, _id: Option<&str>, ui: &Ui) -> Result<bool> {
         load::load(&self.docker, &self.node_name(), image, ui).await
     }
 
