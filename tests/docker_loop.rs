@@ -377,6 +377,7 @@ fn smoke_passes_reports_each_step_and_leaves_nothing() {
         steps,
         [
             "plan",
+            "claim",
             "preflight",
             "images",
             "cluster",
@@ -526,6 +527,41 @@ async fn a_stopped_loop_comes_back_on_its_urls_with_its_state() {
 }
 
 #[test]
+fn smoke_refuses_the_name_of_a_running_loop_and_leaves_it_alone() {
+    let name = loop_name("smoke-taken");
+    let _cleanup = Cleanup(name.clone());
+    let summary = up(&name, &[]);
+    let (output, report) = smoke(&name, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(report["passed"], false);
+    let message = report["error"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("loop {name} exists already")), "{message}");
+    assert!(message.contains(&format!("container {name}-restate")), "{message}");
+    let hint = report["error"]["error"]["hint"].as_str().unwrap();
+    assert!(hint.contains(&format!("--name {name}-smoke")), "{hint}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["plan", "claim"], "nothing may be made, nor torn down");
+    // The developer's loop is untouched: same containers, data volume, URLs.
+    let status = json(&run(restate_dev(&name, &["status", "--output", "json"])));
+    assert_eq!(status["healthy"], true, "{status}");
+    assert_eq!(status["ingress_url"], summary["ingress_url"]);
+    assert!(labelled(&name).contains(&format!("volume {name}-restate-data")));
+
+    // With --keep smoke removes nothing, so it may run on the loop.
+    let (output, report) = smoke(&name, &["--keep"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["passed"], true, "{report}");
+    let status = json(&run(restate_dev(&name, &["status", "--output", "json"])));
+    assert_eq!(status["ingress_url"], summary["ingress_url"]);
+}
+
+#[test]
 fn a_paused_service_fails_registration_naming_its_address_and_state() {
     let name = loop_name("paused");
     let _cleanup = Cleanup(name.clone());
@@ -644,5 +680,152 @@ fn the_restate_fallback_warns_once_when_it_assembles() {
     assert!(
         again.contains("on PATH"),
         "the images step still says where Restate's image came from:\n{again}"
+    );
+}
+
+#[test]
+fn status_of_a_missing_loop_is_one_error() {
+    let name = loop_name("nothing");
+    let output = run(restate_dev(&name, &["status"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        stderr.matches(&format!("no loop named {name} exists")).count(),
+        1,
+        "{stderr}"
+    );
+    let output = run(restate_dev(&name, &["status", "--output", "json"]));
+    let report = json(&output);
+    assert_eq!(report["error"]["exit_code"], 1, "{report}");
+    assert!(report["error"]["message"].as_str().unwrap().contains(&name), "{report}");
+}
+
+#[test]
+fn port_forward_on_a_docker_loop_says_it_needs_none() {
+    let name = loop_name("pf");
+    let _cleanup = Cleanup(name.clone());
+    up(&name, &[]);
+    let output = run(restate_dev(&name, &["port-forward"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("docker runtime"), "{stderr}");
+    assert!(!stderr.contains("minikube"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`restate-dev status --name {name}`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_each_verb_quietly() {
+    let name = loop_name("pipe");
+    let _cleanup = Cleanup(name.clone());
+    up(&name, &[]);
+    for args in [
+        &["status"][..],
+        &["status", "--output", "json"],
+        &["doctor", "--runtime", "docker"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = restate_dev(&name, args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Spawns smoke with a report file; the child and the report's path.
+fn spawn_smoke(name: &str) -> (std::process::Child, tempfile::NamedTempFile) {
+    let server = restate_server();
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let child = restate_dev(
+        name,
+        &["smoke", "--runtime", "docker", "--restate-binary", &server, "--report"],
+    )
+    .arg(report.path())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    (child, report)
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Waits until the loop has started making things, so that there is something to tear down.
+fn wait_for_objects(name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while labelled(name).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!labelled(name).is_empty(), "nothing was made within 60 s");
+}
+
+#[test]
+fn sigterm_during_smoke_tears_down_reports_and_exits_143() {
+    let name = loop_name("smoke-term");
+    let _cleanup = Cleanup(name.clone());
+    let (child, report) = spawn_smoke(&name);
+    wait_for_objects(&name);
+    signal(&child, "TERM");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("terminated (SIGTERM): tearing down what smoke made"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).expect("a report");
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["error"]["error"]["kind"], "terminated", "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.last().unwrap()["step"], "down", "{report}");
+    assert_eq!(steps.last().unwrap()["status"], "ok", "{report}");
+    assert!(steps.iter().any(|s| s["detail"] == "terminated (SIGTERM)"), "{report}");
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[test]
+fn a_second_signal_during_smokes_teardown_aborts_at_once() {
+    let name = loop_name("smoke-twice");
+    let _cleanup = Cleanup(name.clone());
+    let (mut child, _report) = spawn_smoke(&name);
+    wait_for_objects(&name);
+    signal(&child, "INT");
+    // Wait for the teardown to begin, then signal again.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.contains("tearing down") {
+        let n = std::io::Read::read(&mut stderr, &mut buffer).unwrap();
+        assert!(n > 0, "smoke ended before tearing down: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    signal(&child, "INT");
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(rest.contains("aborted by a second signal"), "{seen}{rest}");
+    assert!(
+        rest.contains(&format!("`restate-dev down --name {name}`")),
+        "{seen}{rest}"
     );
 }

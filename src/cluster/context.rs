@@ -84,7 +84,8 @@ pub fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
     })
 }
 
-/// A missing context is a usage error that lists the contexts there are.
+/// A missing context is a missing prerequisite (exit 3, as for a missing image or tool) that lists the contexts
+/// there are.
 pub fn require_context(kubeconfig: &Kubeconfig, context: &str) -> Result<()> {
     let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
     if names.contains(&context) {
@@ -96,7 +97,7 @@ pub fn require_context(kubeconfig: &Kubeconfig, context: &str) -> Result<()> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n);
-    let error = Error::usage(format!("kube context `{context}` does not exist"));
+    let error = Error::prerequisite(format!("kube context `{context}` does not exist"));
     let error = if names.is_empty() {
         error.detail("the kubeconfig has no contexts")
     } else {
@@ -227,7 +228,7 @@ pub(crate) mod tests {
             .preflight(&quiet())
             .await
             .expect_err("missing");
-        assert_eq!(error.kind, Kind::Usage);
+        assert_eq!(error.kind, Kind::Prerequisite);
         assert_eq!(error.message, "kube context `team-deb` does not exist");
         assert_eq!(error.details, ["available contexts: team-dev, prod"]);
         assert_eq!(error.hint.as_deref(), Some("did you mean --context team-dev?"));

@@ -340,12 +340,34 @@ async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
     }
 }
 
+/// Whether loop `name` has its docker-runtime Restate container (running or not).
+pub async fn exists(docker: &Docker, name: &str) -> Result<bool> {
+    Ok(docker.inspect_container(&Names::of(name).restate).await?.is_some())
+}
+
 /// Removes every container, network and volume of the loop. With `keep_node`, a kind node container and the
 /// volumes it holds are spared (`down --keep-cluster`); only the docker runtime's own data volume goes.
+///
+/// A network or volume still in use (a container another process, such as an interrupted `up`, was creating
+/// while we listed) gets another pass: what appeared late is listed and removed then.
 pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for pass in 1..=REMOVAL_PASSES {
+        match remove_pass(docker, name, keep_node, &mut removed).await {
+            Err(e) if pass < REMOVAL_PASSES && crate::docker::is_conflict(&e) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            outcome => return outcome.map(|()| removed),
+        }
+    }
+    Ok(removed)
+}
+
+const REMOVAL_PASSES: u32 = 3;
+
+async fn remove_pass(docker: &Docker, name: &str, keep_node: Option<&str>, removed: &mut Vec<String>) -> Result<()> {
     let selector = labels::for_loop(name);
     let names = Names::of(name);
-    let mut removed = Vec::new();
     for container in docker.list_containers(&selector).await? {
         if Some(container.as_str()) != keep_node && docker.remove_container(&container).await? {
             removed.push(format!("container {container}"));
@@ -361,7 +383,7 @@ pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -
             removed.push(format!("volume {volume}"));
         }
     }
-    Ok(removed)
+    Ok(())
 }
 
 /// The docker runtime's part of `status`: its containers and whether Restate answers.

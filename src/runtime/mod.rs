@@ -113,9 +113,6 @@ impl LoopStatus {
 
 impl std::fmt::Display for LoopStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if !self.exists() {
-            return write!(f, "No loop named {} exists.", self.name);
-        }
         let health = if self.healthy { "healthy" } else { "NOT healthy" };
         let runtime = self.runtime.as_deref().unwrap_or("unknown runtime");
         write!(f, "Loop {} on {runtime}: {health}", self.name)?;
@@ -292,6 +289,42 @@ pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Resu
         removed.extend(images::remove_unused(&docker).await?);
     }
     Ok(removed)
+}
+
+/// Whether loop `name` is a docker-runtime loop.
+pub async fn is_docker_loop(docker: &Docker, name: &str) -> Result<bool> {
+    docker::exists(docker, name).await
+}
+
+/// What of loop `name` exists now where `plan` would put it, one line per thing (empty when nothing does),
+/// found by label as `down` finds it: `down` would remove all of it.
+pub async fn existing(plan: &Plan) -> Result<Vec<String>> {
+    let name = &plan.name;
+    if let Runtime::Context(context) = &plan.setup.runtime {
+        let status = status(name, &plan.objects.namespace, Some(context)).await?;
+        return Ok(status
+            .components
+            .into_iter()
+            .filter(|c| c.kind == "pod")
+            .map(|c| format!("pod {} in context {context}", c.name))
+            .collect());
+    }
+    let docker = Docker::connect().await?;
+    let selector = crate::labels::for_loop(name);
+    let mut found = Vec::new();
+    for container in docker.list_containers(&selector).await? {
+        found.push(format!("container {container}"));
+    }
+    for network in docker.list_networks(&selector).await? {
+        found.push(format!("network {network}"));
+    }
+    for volume in docker.list_volumes(&selector).await? {
+        found.push(format!("volume {volume}"));
+    }
+    if kube::minikube_profile(name).is_some() {
+        found.push(format!("minikube profile {name}"));
+    }
+    Ok(found)
 }
 
 pub async fn status(name: &str, namespace: &str, context: Option<&str>) -> Result<LoopStatus> {

@@ -89,7 +89,7 @@ impl KindCluster {
 
     /// The reference to run, when the node image is present: as written, by digest alone (a pull by digest
     /// leaves no tag), or by tag alone (a `docker load`ed image has no registry digest to match).
-    async fn local_image(&self) -> Result<Option<String>> {
+    pub async fn local_image(&self) -> Result<Option<String>> {
         for candidate in image_candidates(&self.node_image) {
             if self.docker.image_exists(&candidate).await? {
                 return Ok(Some(candidate));
@@ -540,7 +540,11 @@ mod tests {
             paused: false,
             exit_code: Some(0),
             error: None,
-            ports: vec![(ADMIN_NODE_PORT, 19070), (INGRESS_NODE_PORT, 18080), (API_SERVER_PORT, 41234)],
+            ports: vec![
+                (ADMIN_NODE_PORT, 19070),
+                (INGRESS_NODE_PORT, 18080),
+                (API_SERVER_PORT, 41234),
+            ],
             addresses: BTreeMap::new(),
         };
         assert_eq!(
