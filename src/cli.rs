@@ -342,6 +342,13 @@ impl Identity {
         flags
     }
 
+    /// `error` with its hint and details respelled (see [`Identity::respell`]).
+    pub fn respell_error(&self, mut error: crate::error::Error) -> crate::error::Error {
+        error.hint = error.hint.map(|hint| self.respell(&hint));
+        error.details = error.details.iter().map(|d| self.respell(d)).collect();
+        error
+    }
+
     /// `text` with each backticked `restate-dev VERB …` given the flags for VERB that it lacks.
     pub fn respell(&self, text: &str) -> String {
         const START: &str = "`restate-dev ";

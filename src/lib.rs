@@ -45,9 +45,8 @@ pub fn main() -> i32 {
             error::Kind::Failed.exit_code()
         }
         (Ok(()), None) => 0,
-        (Err(mut error), _) => {
-            error.hint = error.hint.map(|hint| identity.respell(&hint));
-            error.details = error.details.iter().map(|d| identity.respell(d)).collect();
+        (Err(error), _) => {
+            let error = identity.respell_error(error);
             if json && !error.in_report {
                 print_line(&serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize"));
             }

@@ -429,7 +429,7 @@ async fn a_rebuilt_service_image_under_the_same_tag_runs_and_is_proven() {
     let docker = connected().await;
     let base = node_service::base(&docker).await;
     let tag = format!("restate-dev.local/{name}-svc:dev");
-    let _images = Images(vec![tag.clone()]);
+    let mut images = Images(vec![tag.clone()]);
     let _cleanup = Cleanup(name.clone());
     let verify = [
         "--service-image",
@@ -440,6 +440,8 @@ async fn a_rebuilt_service_image_under_the_same_tag_runs_and_is_proven() {
         "\"Ada\"",
     ];
     let v1 = node_service::build(&docker, &base, &tag, &[("GREETING", "Hi from v1")]).await;
+    // The first build loses its tag to the rebuild; it is removed by ID.
+    images.0.push(v1.clone());
     let (stdout, _) = up_human(&name, &verify);
     assert!(
         stdout.contains(r#"verified  Greeter/greet -> "Hi from v1, Ada!""#),
@@ -539,7 +541,11 @@ fn smoke_refuses_the_name_of_a_running_loop_and_leaves_it_alone() {
     assert!(message.contains(&format!("loop {name} exists already")), "{message}");
     assert!(message.contains(&format!("container {name}-restate")), "{message}");
     let hint = report["error"]["error"]["hint"].as_str().unwrap();
-    assert!(hint.contains(&format!("--name {name}-smoke")), "{hint}");
+    assert!(
+        hint.contains(&format!("`restate-dev smoke --runtime docker --name {name}-smoke`")),
+        "{hint}"
+    );
+    assert!(hint.contains(&format!("`restate-dev down --name {name}`")), "{hint}");
     let steps: Vec<&str> = report["steps"]
         .as_array()
         .unwrap()

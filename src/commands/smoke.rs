@@ -58,6 +58,10 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
             (outcome, teardown)
         }
     };
+    // The report carries the same hints as stderr: spelled for this loop.
+    let identity = ctx.ui.identity();
+    let outcome = outcome.map_err(|e| identity.respell_error(e));
+    let teardown = teardown.map(|t| t.map_err(|e| identity.respell_error(e)));
     let error = match (&outcome, &teardown) {
         (Err(e), _) => Some(e.to_json()),
         (Ok(_), Some(Err(e))) => Some(e.to_json()),
