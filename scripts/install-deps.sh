@@ -3,12 +3,15 @@
 #   - Docker Engine (Debian's docker.io), with dockerd started in the background when no daemon answers (with a
 #     runtime that lets privileged containers start where the capability bounding set is short);
 #   - kind's inotify limits, and debootstrap and gcc for the kind node image;
-#   - the Restate server and CLI from npm, pinned, under .tools/npm;
+#   - the Restate server and CLI from npm, pinned, under .tools/npm, with the TypeScript SDK for the tests' own
+#     service image (fixtures/node-service; 1.9.1 runs on node 20, while 1.17 needs node 22);
 #   - kubernetes-validate from PyPI, pinned, in .tools/venv.
-# Source it (`. scripts/install-deps.sh`) to get RESTATE_SERVER_BIN, RESTATE_CLI_BIN and KUBERNETES_VALIDATE.
+# Source it (`. scripts/install-deps.sh`) to get RESTATE_SERVER_BIN, RESTATE_CLI_BIN, RESTATE_NODE_MODULES and
+# KUBERNETES_VALIDATE.
 set -euo pipefail
 
 RESTATE_VERSION=1.7.12
+RESTATE_SDK_VERSION=1.9.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools="$root/.tools"
@@ -52,16 +55,21 @@ if ! command -v debootstrap >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1;
 fi
 command -v go >/dev/null 2>&1 || { log "the node image needs Go 1.26 or later on PATH"; exit 1; }
 
-if [ ! -x "$tools/npm/node_modules/.bin/restate-server" ] || ! grep -q "\"version\": \"$RESTATE_VERSION\"" \
-    "$tools/npm/node_modules/@restatedev/restate-server/package.json" 2>/dev/null; then
-  log "installing @restatedev/restate-server@$RESTATE_VERSION and @restatedev/restate@$RESTATE_VERSION"
+has_version() { grep -q "\"version\": \"$2\"" "$tools/npm/node_modules/@restatedev/$1/package.json" 2>/dev/null; }
+if [ ! -x "$tools/npm/node_modules/.bin/restate-server" ] || ! has_version restate-server "$RESTATE_VERSION" ||
+    ! has_version restate-sdk "$RESTATE_SDK_VERSION"; then
+  log "installing @restatedev/restate-server@$RESTATE_VERSION, @restatedev/restate@$RESTATE_VERSION and" \
+    "@restatedev/restate-sdk@$RESTATE_SDK_VERSION"
   mkdir -p "$tools/npm"
   npm install --silent --no-audit --no-fund --prefix "$tools/npm" \
-    "@restatedev/restate-server@$RESTATE_VERSION" "@restatedev/restate@$RESTATE_VERSION" >/dev/null
+    "@restatedev/restate-server@$RESTATE_VERSION" "@restatedev/restate@$RESTATE_VERSION" \
+    "@restatedev/restate-sdk@$RESTATE_SDK_VERSION" >/dev/null
 fi
 # The npm wrapper is a node script; the real static binary sits in the platform package.
 export RESTATE_SERVER_BIN="$tools/npm/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server"
 export RESTATE_CLI_BIN="$tools/npm/node_modules/@restatedev/restate-linux-x64/bin/restate"
+# Where the SDK and its dependency live, for the node service image the tests build.
+export RESTATE_NODE_MODULES="$tools/npm/node_modules"
 
 if [ ! -x "$tools/venv/bin/kubernetes-validate" ]; then
   log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"

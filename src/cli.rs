@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
         server the way its Helm chart does, deploys a service, registers it and proves one invocation. \
         `down` removes everything `up` made, and nothing else.",
     after_help = "Exit codes: 0 success, 1 a step failed, 2 bad usage or config, 3 a missing prerequisite, \
-        4 a wait timed out, 130 interrupted.\nResults go to stdout; progress and errors go to stderr."
+        4 a wait timed out, 130 interrupted (SIGINT), 141 stdout closed early, 143 terminated (SIGTERM).\n\
+        Results go to stdout; progress and errors go to stderr."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -159,10 +160,21 @@ pub enum RuntimeKind {
     Minikube,
 }
 
-/// Flags that shape the loop around the objects: where it runs and how it is checked.
+/// Flags that shape the loop around the objects: where it runs, and how `up` proves it works.
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+pub struct LoopArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub place: PlaceArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub checks: CheckArgs,
+}
+
+/// Where the loop runs and what it is made from; `doctor` checks these too.
 #[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct LoopArgs {
+pub struct PlaceArgs {
     /// Where the loop runs: kind (default), docker or minikube.
     #[arg(long, value_enum, value_name = "RUNTIME", conflicts_with = "context")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +199,12 @@ pub struct LoopArgs {
     #[arg(long, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restate_binary: Option<PathBuf>,
+}
+
+/// How `up` waits for the loop and proves it works.
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct CheckArgs {
     /// Bound on each wait, e.g. 300, 90s, 5m [default: 5m].
     #[arg(long, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -251,7 +269,7 @@ pub struct SmokeArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
-    pub setup: LoopArgs,
+    pub place: PlaceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -265,4 +283,142 @@ pub struct PortForwardArgs {
     /// Local port for the admin API [default: the one `up` chose].
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub admin_port: Option<u16>,
+}
+
+/// The flags that pick out this loop, as given on the command line, so that a hint naming another command
+/// spells it for the same loop: `restate-dev down --name x --context y`, not a bare `restate-dev down` that
+/// would act on another loop.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    config: Option<PathBuf>,
+    name: Option<String>,
+    runtime: Option<RuntimeKind>,
+    context: Option<String>,
+}
+
+impl Identity {
+    pub fn of(cli: &Cli) -> Identity {
+        let place = |place: &PlaceArgs| (place.runtime, place.context.clone());
+        let (runtime, context) = match &cli.command {
+            Command::Up(args) => place(&args.setup.place),
+            Command::Smoke(args) => place(&args.up.setup.place),
+            Command::Doctor(args) => place(&args.place),
+            Command::Down(DownArgs { context, .. })
+            | Command::Status(StatusArgs { context })
+            | Command::PortForward(PortForwardArgs { context, .. }) => (None, context.clone()),
+            Command::Render(_) | Command::ServeSample => (None, None),
+        };
+        Identity {
+            config: cli.global.config.clone(),
+            name: cli.global.name.clone(),
+            runtime,
+            context,
+        }
+    }
+
+    /// The flags `restate-dev VERB` takes of these, each with a leading space.
+    pub fn flags(&self, verb: &str) -> String {
+        let (name, runtime, context) = match verb {
+            "up" | "smoke" => (true, true, true),
+            "down" | "status" | "port-forward" => (true, false, true),
+            "doctor" => (false, true, true),
+            "render" => (true, false, false),
+            _ => return String::new(),
+        };
+        let mut flags = String::new();
+        if let Some(config) = &self.config {
+            flags.push_str(&format!(" --config {}", quote(&config.display().to_string())));
+        }
+        if let (true, Some(value)) = (name, &self.name) {
+            flags.push_str(&format!(" --name {}", quote(value)));
+        }
+        if let (true, Some(value)) = (runtime, self.runtime) {
+            let value = format!("{value:?}").to_lowercase();
+            flags.push_str(&format!(" --runtime {value}"));
+        }
+        if let (true, Some(value)) = (context, &self.context) {
+            flags.push_str(&format!(" --context {}", quote(value)));
+        }
+        flags
+    }
+
+    /// `error` with its hint and details respelled (see [`Identity::respell`]).
+    pub fn respell_error(&self, mut error: crate::error::Error) -> crate::error::Error {
+        error.hint = error.hint.map(|hint| self.respell(&hint));
+        error.details = error.details.iter().map(|d| self.respell(d)).collect();
+        error
+    }
+
+    /// `text` with each backticked `restate-dev VERB …` given the flags for VERB that it lacks.
+    pub fn respell(&self, text: &str) -> String {
+        const START: &str = "`restate-dev ";
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(START) {
+            out.push_str(&rest[..at]);
+            let inner = &rest[at + 1..];
+            let Some(end) = inner.find('`') else {
+                out.push_str(&rest[at..]);
+                return out;
+            };
+            let command = &inner[..end];
+            let after = command["restate-dev ".len()..].trim_start();
+            let verb_len = after.find(' ').unwrap_or(after.len());
+            let (verb, args) = after.split_at(verb_len);
+            let missing: String = self
+                .flags(verb)
+                .split(" --")
+                .filter(|f| !f.is_empty() && !args.contains(&format!("--{}", f.split(' ').next().unwrap_or(f))))
+                .map(|f| format!(" --{f}"))
+                .collect();
+            out.push_str(&format!("`restate-dev {verb}{missing}{args}`"));
+            rest = &inner[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// A value as a shell reads it back: quoted only when it needs to be.
+fn quote(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._/:=@%+-".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(args: &[&str]) -> Identity {
+        Identity::of(&Cli::parse_from([&["restate-dev"], args].concat()))
+    }
+
+    #[test]
+    fn hints_name_the_loop_the_user_named() {
+        let id = identity(&["up", "--runtime", "docker", "--name", "x"]);
+        assert_eq!(
+            id.respell("run `restate-dev up` again, or `restate-dev down` to remove it; `restate-dev status` shows it"),
+            "run `restate-dev up --name x --runtime docker` again, or `restate-dev down --name x` to remove it; \
+             `restate-dev status --name x` shows it"
+        );
+        assert_eq!(
+            id.respell("`restate-dev up --retain` keeps it"),
+            "`restate-dev up --name x --runtime docker --retain` keeps it"
+        );
+        assert_eq!(id.respell("`restate-dev down --name x`"), "`restate-dev down --name x`");
+        let id = identity(&["--config", "my dev.yaml", "status", "--context", "prod"]);
+        assert_eq!(
+            id.respell("`restate-dev down` or `kubectl get pods`"),
+            "`restate-dev down --config 'my dev.yaml' --context prod` or `kubectl get pods`"
+        );
+        assert_eq!(identity(&["up"]).respell("`restate-dev down`"), "`restate-dev down`");
+        assert_eq!(
+            id.respell("an unclosed `restate-dev down"),
+            "an unclosed `restate-dev down"
+        );
+    }
 }

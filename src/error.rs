@@ -17,6 +17,8 @@ pub enum Kind {
     Timeout,
     /// Ctrl-C (exit 130, as shells report SIGINT).
     Interrupted,
+    /// SIGTERM (exit 143, as shells report it).
+    Terminated,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Prerequisite => 3,
             Kind::Timeout => 4,
             Kind::Interrupted => 130,
+            Kind::Terminated => 143,
         }
     }
 }
@@ -69,8 +72,13 @@ impl Error {
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(Kind::Timeout, message)
     }
-    pub fn interrupted() -> Self {
-        Self::new(Kind::Interrupted, "interrupted")
+    /// The error for a signal that stopped the command: SIGINT or SIGTERM.
+    pub fn interrupted(kind: Kind) -> Self {
+        let message = match kind {
+            Kind::Terminated => "terminated (SIGTERM)",
+            _ => "interrupted (SIGINT)",
+        };
+        Self::new(kind, message)
             .hint("run `restate-dev up` again to resume, or `restate-dev down` to remove what was made")
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -169,10 +177,11 @@ mod tests {
             Kind::Prerequisite,
             Kind::Timeout,
             Kind::Interrupted,
+            Kind::Terminated,
         ]
         .iter()
         .map(|k| k.exit_code())
         .collect();
-        assert_eq!(codes.len(), 5);
+        assert_eq!(codes.len(), 6);
     }
 }

@@ -15,65 +15,78 @@ mod pipeline;
 pub mod restate;
 mod runtime;
 mod sample;
+mod signals;
 pub mod ui;
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 
-use crate::cli::{Cli, OutputFormat};
+use crate::cli::{Cli, Command, Identity, OutputFormat};
 use crate::error::{Error, Result};
-use crate::ui::Ui;
+use crate::signals::Signals;
+use crate::ui::{Ui, eprint_line, print_line};
+
+/// What shells report for a process that SIGPIPE ended (128 + 13), as git and kubectl end on a closed stdout.
+const CLOSED_STDOUT: i32 = 141;
 
 /// Runs the command line; the process's exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let json = cli.global.output == Some(OutputFormat::Json);
-    init_logging(cli.global.verbose);
-    match run(cli) {
-        Ok(()) => 0,
-        Err(error) => {
+    let identity = Identity::of(&cli);
+    init_logging(cli.global.verbose, matches!(cli.command, Command::ServeSample));
+    let result = run(cli, identity.clone());
+    match (result, ui::stdout_failure()) {
+        // Whoever read our output has gone (`status | head -1`): end quietly, as git and kubectl do.
+        (Ok(()), Some(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => CLOSED_STDOUT,
+        (Ok(()), Some(e)) => {
+            eprint_line(&format!("error: cannot write the result to stdout: {e}"));
+            error::Kind::Failed.exit_code()
+        }
+        (Ok(()), None) => 0,
+        (Err(error), _) => {
+            let error = identity.respell_error(error);
             if json && !error.in_report {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize")
-                );
+                print_line(&serde_json::to_string_pretty(&error.to_json()).expect("JSON values serialize"));
             }
-            eprintln!("{error}");
+            eprint_line(&error.to_string());
             error.exit_code()
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, identity: Identity) -> Result<()> {
+    if cli.global.output == Some(OutputFormat::Yaml) && !matches!(cli.command, Command::Render(_)) {
+        return Err(Error::usage("--output yaml is only for `render`").hint("use --output human or --output json"));
+    }
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| Error::failed("cannot start the async runtime").source(e))?;
-    let ui = Ui::new(cli.global.output, cli.global.quiet);
+    let ui = Ui::new(cli.global.output, cli.global.quiet).spelling(identity);
     let layers = config::load(&cli.global)?;
     let ctx = commands::Ctx {
         global: cli.global,
         layers,
         ui,
     };
-    if matches!(cli.command, cli::Command::ServeSample | cli::Command::PortForward(_)) {
-        // These run until a signal, which ends them normally: the sample handles SIGTERM and SIGINT itself (as PID 1
-        // in its container), and port-forward stops at Ctrl-C.
-        return runtime.block_on(commands::run(&ctx, cli.command));
-    }
     runtime.block_on(async {
-        tokio::select! {
-            result = commands::run(&ctx, cli.command) => result,
-            _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
-        }
+        let signals = Signals::install()?;
+        commands::run(&ctx, cli.command, signals).await
     })
 }
 
 /// A tracing filter that overrides -v, e.g. `RESTATE_DEV_LOG=restate_dev=trace`.
 pub const LOG_ENV: &str = "RESTATE_DEV_LOG";
 
-fn init_logging(verbose: u8) {
+/// Tracing is for -v and -vv: at the default verbosity every message worth reading reaches the user through our
+/// own errors, and libraries' logs (kube's "failed with error client error (Connect)") only repeat them
+/// unreadably. The sample service is the exception: its warnings are the log of its container.
+fn init_logging(verbose: u8, sample: bool) {
     let level = match verbose {
         // The sample's server warns of every connection closed before an HTTP/2 preface, which is what a TCP
         // readiness probe does each second.
-        0 => "warn,restate_sdk::http_server=error",
+        0 if sample => "warn,restate_sdk::http_server=error",
+        0 => "off",
         1 => "restate_dev=debug,info",
         _ => "trace",
     };
@@ -81,7 +94,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

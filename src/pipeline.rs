@@ -1,7 +1,7 @@
 //! `up` as one pipeline of named, idempotent steps: plan → preflight → cluster → images → install → register →
 //! verify. Each step shows progress, and its outcome and duration go into the report that `smoke` writes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -52,6 +52,8 @@ impl<T> Done<T> {
 pub struct Pipeline {
     ui: Ui,
     pub steps: Vec<StepRecord>,
+    /// The step under way, and since when: a signal can drop a step's work before it records anything.
+    running: Option<(&'static str, Instant)>,
 }
 
 impl Pipeline {
@@ -59,6 +61,7 @@ impl Pipeline {
         Pipeline {
             ui: ui.clone(),
             steps: Vec::new(),
+            running: None,
         }
     }
 
@@ -69,7 +72,10 @@ impl Pipeline {
     /// Runs one named step with a spinner, and records its outcome.
     pub async fn step<T>(&mut self, name: &'static str, work: impl AsyncFnOnce(&Step) -> Result<Done<T>>) -> Result<T> {
         let step = self.ui.step(name);
-        match work(&step).await {
+        self.running = Some((name, Instant::now()));
+        let outcome = work(&step).await;
+        self.running = None;
+        match outcome {
             Ok(done) => {
                 let elapsed = if done.skipped {
                     step.skipped(&done.detail)
@@ -89,6 +95,13 @@ impl Pipeline {
                 drop(step);
                 Err(error)
             }
+        }
+    }
+
+    /// Records the step under way, whose work a signal dropped, as failed with `why`.
+    pub fn interrupted(&mut self, why: &str) {
+        if let Some((name, started)) = self.running.take() {
+            self.record(name, Status::Failed, started.elapsed(), why.to_string());
         }
     }
 

@@ -363,3 +363,141 @@ fn every_verb_has_help_with_examples() {
         "the sample's entry point is hidden:\n{help}"
     );
 }
+
+#[test]
+fn a_zero_timeout_is_refused() {
+    for zero in ["0", "0s", "0m"] {
+        up_refused(&["--timeout", zero], None, &["timeout", zero, "longer than zero"]);
+    }
+}
+
+#[test]
+fn yaml_output_is_for_render_alone() {
+    for verb in ["up", "status", "down", "doctor", "smoke"] {
+        let output = restate_dev()
+            .args([verb, "--output", "yaml"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{verb}: {stderr}");
+        assert!(
+            stderr.contains("--output yaml is only for `render`"),
+            "{verb}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn doctor_takes_only_the_flags_it_checks() {
+    let output = restate_dev().args(["doctor", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for absent in ["--verify", "--verify-body", "--no-verify", "--timeout"] {
+        assert!(!help.contains(absent), "doctor --help lists {absent}:\n{help}");
+    }
+    for present in [
+        "--runtime",
+        "--context",
+        "--ingress-port",
+        "--admin-port",
+        "--node-image",
+        "--restate-binary",
+    ] {
+        assert!(help.contains(present), "doctor --help lacks {present}:\n{help}");
+    }
+    let output = restate_dev().args(["doctor", "--timeout", "5s"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// A kubeconfig with one context, `dead`, whose API server is a closed port on loopback.
+fn dead_kubeconfig() -> tempfile::NamedTempFile {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    config(&format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:{port}\n\
+         contexts:\n- name: dead\n  context:\n    cluster: dead\n    user: u\nusers:\n- name: u\n  user:\n    \
+         token: x\ncurrent-context: dead\n"
+    ))
+}
+
+#[test]
+fn a_missing_context_is_a_missing_prerequisite() {
+    let kubeconfig = dead_kubeconfig();
+    let output = restate_dev()
+        .args([
+            "up",
+            "--context",
+            "nope",
+            "--service-image",
+            "my/greeter:1.0",
+            "--no-verify",
+        ])
+        .env("KUBECONFIG", kubeconfig.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("kube context `nope` does not exist"), "{stderr}");
+    assert!(stderr.contains("available contexts: dead"), "{stderr}");
+}
+
+#[test]
+fn a_dead_api_server_gives_our_error_and_no_library_logs() {
+    let kubeconfig = dead_kubeconfig();
+    let output = restate_dev()
+        .args([
+            "up",
+            "--context",
+            "dead",
+            "--service-image",
+            "my/greeter:1.0",
+            "--no-verify",
+        ])
+        .env("KUBECONFIG", kubeconfig.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("does not answer"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "terminal escapes on a non-terminal stderr: {stderr:?}"
+    );
+    assert!(
+        !stderr.contains("ERROR"),
+        "a library's log line reached the user: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{stderr}"
+    );
+}
+
+/// Runs restate-dev with a stdout whose reader is gone, as `… | true` leaves it.
+fn closed_stdout(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    std::process::Command::new(env!("CARGO_BIN_EXE_restate-dev"))
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_render_quietly_as_git_does() {
+    for args in [&["render"][..], &["render", "--output", "json"], &["--help"]] {
+        let output = closed_stdout(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        if args != ["--help"] {
+            assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
+            assert_eq!(stderr, "", "{args:?}");
+        }
+    }
+}

@@ -76,3 +76,50 @@ fn a_taken_port_is_named_with_the_flag_to_change_it() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(report["ok"], false);
 }
+
+#[test]
+fn the_docker_runtime_is_checked_for_what_it_needs_and_no_more() {
+    let output = doctor()
+        .args(["--runtime", "docker", "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    for kind_only in ["kind", "kind node image", "kubectl", "minikube"] {
+        assert!(
+            !checks.contains(&kind_only),
+            "{kind_only} is checked for --runtime docker: {checks:?}"
+        );
+    }
+    assert!(!checks.iter().any(|c| c.starts_with("inotify")), "{checks:?}");
+    for needed in ["docker", "docker disk", "ingress port", "admin port", "restate-server"] {
+        assert!(checks.contains(&needed), "no {needed} row: {checks:?}");
+    }
+}
+
+#[test]
+fn the_kind_node_image_is_checked_for_the_kind_runtime() {
+    let image = format!("restate-dev.local/loop-absent-node-{}:v1", std::process::id());
+    let output = doctor()
+        .args(["--node-image", &image, "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let row = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "kind node image")
+        .unwrap_or_else(|| panic!("no kind node image row: {stdout}"));
+    assert_eq!(row["status"], "warn", "{row}");
+    assert!(row["detail"].as_str().unwrap().contains(&image), "{row}");
+    assert!(row["fix"].as_str().unwrap().contains("docker load"), "{row}");
+}

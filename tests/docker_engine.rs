@@ -202,6 +202,41 @@ async fn containers_live_log_and_die_as_inspected() {
     assert!(docker.list_volumes(&labels).await.unwrap().is_empty());
 }
 
+/// A stopped container publishes no ports, yet `up` must know them to bring a stopped loop back on its URLs: they
+/// are read from its configuration. Its image ID and paused state are read too, for rebuilds and diagnoses.
+#[tokio::test]
+async fn stopped_and_paused_containers_keep_their_ports_and_image_id() {
+    let docker = docker().await;
+    let mut cleanup = Cleanup::default();
+    let (tag, _) = running_toolbox(&docker, "ports-image", &mut cleanup).await;
+    let name = unique("ports");
+    cleanup.containers.push(name.clone());
+    let mut spec = ContainerSpec::new(&name, &tag, labels::for_loop(&name));
+    spec.cmd = ["/bin/sleep", "600"].map(String::from).to_vec();
+    let (a, b) = (docker::ports::free_port().unwrap(), docker::ports::free_port().unwrap());
+    spec.ports = vec![
+        docker::PortPublish::loopback(a, 8080),
+        docker::PortPublish::loopback(b, 9070),
+    ];
+    let mut expected = vec![(8080, a), (9070, b)];
+    expected.sort();
+    docker.create_container(&spec).await.unwrap();
+    let image_id = docker.inspect_image(&tag).await.unwrap().unwrap().id;
+    let created = docker.inspect_container(&name).await.unwrap().unwrap();
+    assert_eq!(created.ports, expected, "created, never started");
+    assert_eq!(created.image_id, image_id);
+    docker.start_container(&name).await.unwrap();
+    docker.client().pause_container(&name).await.unwrap();
+    let paused = docker.inspect_container(&name).await.unwrap().unwrap();
+    assert!(paused.paused && paused.running, "{paused:?}");
+    assert_eq!(paused.ports, expected);
+    docker.client().unpause_container(&name).await.unwrap();
+    docker.stop_container(&name, Duration::from_secs(0)).await.unwrap();
+    let stopped = docker.inspect_container(&name).await.unwrap().unwrap();
+    assert!(!stopped.running && !stopped.paused, "{stopped:?}");
+    assert_eq!(stopped.ports, expected, "stopped");
+}
+
 #[tokio::test]
 #[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_container_that_exits_before_its_line_fails_the_wait() {

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "support/node_service.rs"]
+mod node_service;
+
 fn restate_server() -> String {
     std::env::var("RESTATE_SERVER_BIN")
         .expect("RESTATE_SERVER_BIN must name the restate-server binary; run `. scripts/install-deps.sh` first")
@@ -51,16 +54,68 @@ fn json(output: &Output) -> Value {
 }
 
 fn up(name: &str, extra: &[&str]) -> Value {
-    let server = restate_server();
-    let mut args = up_args(&server);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let output = run(restate_dev(name, &args.iter().map(String::as_str).collect::<Vec<_>>()));
+    let output = up_output(name, extra);
     assert!(
         output.status.success(),
         "up failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     json(&output)
+}
+
+/// `up --output json` with `extra`, however it ends.
+fn up_output(name: &str, extra: &[&str]) -> Output {
+    let server = restate_server();
+    let mut args = up_args(&server);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(restate_dev(name, &args.iter().map(String::as_str).collect::<Vec<_>>()))
+}
+
+/// `up` for humans (step lines on stderr, the summary on stdout), which must succeed; (stdout, stderr).
+fn up_human(name: &str, extra: &[&str]) -> (String, String) {
+    let server = restate_server();
+    let output = run({
+        let mut c = restate_dev(name, &["up", "--runtime", "docker", "--restate-binary", &server]);
+        c.args(extra);
+        c
+    });
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "up failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Runs the docker CLI, which must succeed; its stdout, trimmed.
+fn docker_cli(args: &[&str]) -> String {
+    let output = Command::new("docker").args(args).output().expect("docker CLI runs");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Removes the test's own images (by tag or ID) when dropped; images another container uses stay.
+struct Images(Vec<String>);
+impl Drop for Images {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = Command::new("docker")
+                .args(["rmi", image])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+async fn connected() -> restate_dev::docker::Docker {
+    restate_dev::docker::Docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need a Docker daemon: {e}"))
 }
 
 fn down(name: &str) -> Output {
@@ -125,6 +180,7 @@ async fn invoke(ingress: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 async fn up_invoke_reup_down_leaves_nothing() {
     let name = loop_name("cycle");
     let _cleanup = Cleanup(name.clone());
@@ -165,6 +221,7 @@ async fn up_invoke_reup_down_leaves_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 async fn two_loops_run_side_by_side() {
     let (a, b) = (loop_name("pair-a"), loop_name("pair-b"));
     let _cleanup = (Cleanup(a.clone()), Cleanup(b.clone()));
@@ -194,6 +251,7 @@ fn assert_clean_failure(output: &Output, code: i32, needles: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn unreachable_daemon_is_a_clear_prerequisite_error() {
     let name = loop_name("nodaemon");
     let server = restate_server();
@@ -206,6 +264,7 @@ fn unreachable_daemon_is_a_clear_prerequisite_error() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn taken_port_is_refused_before_anything_is_made() {
     let name = loop_name("porttaken");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -219,6 +278,7 @@ fn taken_port_is_refused_before_anything_is_made() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn missing_service_image_is_refused_before_anything_is_made() {
     let name = loop_name("noimage");
     let server = restate_server();
@@ -230,6 +290,7 @@ fn missing_service_image_is_refused_before_anything_is_made() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn missing_restate_binary_is_refused_before_anything_is_made() {
     let name = loop_name("nobinary");
     let output = run(restate_dev(
@@ -244,6 +305,7 @@ fn missing_restate_binary_is_refused_before_anything_is_made() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn sigint_during_up_exits_130_and_down_removes_everything() {
     let name = loop_name("sigint");
     let _cleanup = Cleanup(name.clone());
@@ -264,8 +326,17 @@ fn sigint_during_up_exits_130_and_down_removes_everything() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stderr.contains("interrupted (SIGINT)"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // The hint names this loop and runtime, as the user gave them.
+    assert!(
+        stderr.contains(&format!("`restate-dev up --name {name} --runtime docker`")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`restate-dev down --name {name}`")),
+        "{stderr}"
+    );
     // What was half-made is resumed by the next `up`, and removed by `down`.
     let summary = up(&name, &[]);
     assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!");
@@ -297,6 +368,7 @@ fn smoke(name: &str, extra: &[&str]) -> (Output, Value) {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn smoke_passes_reports_each_step_and_leaves_nothing() {
     let name = loop_name("smoke-ok");
     let _cleanup = Cleanup(name.clone());
@@ -313,9 +385,10 @@ fn smoke_passes_reports_each_step_and_leaves_nothing() {
         steps,
         [
             "plan",
+            "claim",
             "preflight",
-            "cluster",
             "images",
+            "cluster",
             "install",
             "register",
             "verify",
@@ -334,6 +407,7 @@ fn smoke_passes_reports_each_step_and_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn failed_smoke_still_tears_down_and_exits_non_zero() {
     let name = loop_name("smoke-fail");
     let _cleanup = Cleanup(name.clone());
@@ -356,4 +430,429 @@ fn failed_smoke_still_tears_down_and_exits_non_zero() {
     assert_eq!(statuses.last(), Some(&("down", "ok")), "{statuses:?}");
     assert!(statuses.contains(&("verify", "failed")), "{statuses:?}");
     assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn a_rebuilt_service_image_under_the_same_tag_runs_and_is_proven() {
+    let name = loop_name("rebuild");
+    let docker = connected().await;
+    let base = node_service::base(&docker).await;
+    let tag = format!("restate-dev.local/{name}-svc:dev");
+    let mut images = Images(vec![tag.clone()]);
+    let _cleanup = Cleanup(name.clone());
+    let verify = [
+        "--service-image",
+        tag.as_str(),
+        "--verify",
+        "Greeter/greet",
+        "--verify-body",
+        "\"Ada\"",
+    ];
+    let v1 = node_service::build(&docker, &base, &tag, &[("GREETING", "Hi from v1")]).await;
+    // The first build loses its tag to the rebuild; it is removed by ID.
+    images.0.push(v1.clone());
+    let (stdout, _) = up_human(&name, &verify);
+    assert!(
+        stdout.contains(r#"verified  Greeter/greet -> "Hi from v1, Ada!""#),
+        "{stdout}"
+    );
+
+    // The developer rebuilds under the same tag and runs `up` again: the new build must run and answer.
+    let v2 = node_service::build(&docker, &base, &tag, &[("GREETING", "Hi from v2")]).await;
+    assert_ne!(v1, v2);
+    let started = Instant::now();
+    let (stdout, stderr) = up_human(&name, &verify);
+    eprintln!("up after a rebuild took {:?}", started.elapsed());
+    assert!(
+        stdout.contains(r#"verified  Greeter/greet -> "Hi from v2, Ada!""#),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("service image changed: restarted {name}-service")),
+        "the install step must say why it restarted the service:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{name}-restate unchanged")),
+        "Restate kept running:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("✓ register") && stderr.contains("new build"),
+        "{stderr}"
+    );
+    let running = docker_cli(&["inspect", "--format", "{{.Image}}", &format!("{name}-service")]);
+    let built = docker_cli(&["image", "inspect", "--format", "{{.Id}}", &tag]);
+    assert_eq!(running, built);
+
+    // Nothing changed since: nothing is restarted.
+    let (_, stderr) = up_human(&name, &verify);
+    assert!(stderr.contains("· install"), "{stderr}");
+    assert!(stderr.contains("· register"), "{stderr}");
+}
+
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn a_stopped_loop_comes_back_on_its_urls_with_its_state() {
+    let name = loop_name("stopped");
+    let _cleanup = Cleanup(name.clone());
+    let summary = up(&name, &[]);
+    let ingress = summary["ingress_url"].as_str().unwrap().to_string();
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "5").await;
+    assert_eq!(total, "5");
+
+    // As after a reboot, or Docker Desktop restarting.
+    docker_cli(&["stop", &format!("{name}-service"), &format!("{name}-restate")]);
+    let started = Instant::now();
+    let again = up(&name, &["--timeout", "60s"]);
+    let took = started.elapsed();
+    eprintln!("up of a stopped loop took {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "a stopped loop must come back in seconds, took {took:?}"
+    );
+    assert_eq!(again["ingress_url"], summary["ingress_url"]);
+    assert_eq!(again["admin_url"], summary["admin_url"]);
+    assert_eq!(again["verified"]["answer"], "Hello, restate-dev!");
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
+    assert_eq!(total, "6", "Restate's keyed state must survive the stop");
+
+    // Created but never started (Ctrl-C between the two) comes back the same way.
+    let image = docker_cli(&["inspect", "--format", "{{.Config.Image}}", &format!("{name}-service")]);
+    docker_cli(&["rm", "-f", &format!("{name}-service")]);
+    docker_cli(&[
+        "create",
+        "--name",
+        &format!("{name}-service"),
+        "--network",
+        &format!("{name}-net"),
+        "--network-alias",
+        "service",
+        "--label",
+        &format!("dev.restate.loop={name}"),
+        "--label",
+        "app.kubernetes.io/managed-by=restate-dev",
+        "-e",
+        "PORT=9080",
+        &image,
+    ]);
+    let again = up(&name, &[]);
+    assert_eq!(again["verified"]["answer"], "Hello, restate-dev!");
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn smoke_refuses_the_name_of_a_running_loop_and_leaves_it_alone() {
+    let name = loop_name("smoke-taken");
+    let _cleanup = Cleanup(name.clone());
+    let summary = up(&name, &[]);
+    let (output, report) = smoke(&name, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(report["passed"], false);
+    let message = report["error"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("loop {name} exists already")), "{message}");
+    assert!(message.contains(&format!("container {name}-restate")), "{message}");
+    let hint = report["error"]["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains(&format!("`restate-dev smoke --runtime docker --name {name}-smoke`")),
+        "{hint}"
+    );
+    assert!(hint.contains(&format!("`restate-dev down --name {name}`")), "{hint}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["plan", "claim"], "nothing may be made, nor torn down");
+    // The developer's loop is untouched: same containers, data volume, URLs.
+    let status = json(&run(restate_dev(&name, &["status", "--output", "json"])));
+    assert_eq!(status["healthy"], true, "{status}");
+    assert_eq!(status["ingress_url"], summary["ingress_url"]);
+    assert!(labelled(&name).contains(&format!("volume {name}-restate-data")));
+
+    // With --keep smoke removes nothing, so it may run on the loop.
+    let (output, report) = smoke(&name, &["--keep"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["passed"], true, "{report}");
+    let status = json(&run(restate_dev(&name, &["status", "--output", "json"])));
+    assert_eq!(status["ingress_url"], summary["ingress_url"]);
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn a_paused_service_fails_registration_naming_its_address_and_state() {
+    let name = loop_name("paused");
+    let _cleanup = Cleanup(name.clone());
+    up(&name, &[]);
+    let service = format!("{name}-service");
+    docker_cli(&["pause", &service]);
+    let started = Instant::now();
+    let output = up_output(&name, &["--timeout", "10s"]);
+    let took = started.elapsed();
+    eprintln!("up with a paused service failed after {took:?}");
+    docker_cli(&["unpause", &service]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(took < Duration::from_secs(25), "--timeout 10s, but it took {took:?}");
+    let uri = format!("http://{service}:9080");
+    assert!(stderr.contains(&format!("Restate did not register {uri}")), "{stderr}");
+    assert!(stderr.contains(&format!("container {service} is paused")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("about {uri}")) || stderr.contains("Restate logged:"),
+        "{stderr}"
+    );
+    let report = json(&output);
+    assert_eq!(report["error"]["exit_code"], 4);
+}
+
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn a_failing_handler_is_reported_with_restates_error_within_the_timeout_and_killed() {
+    let name = loop_name("failing");
+    let docker = connected().await;
+    let base = node_service::base(&docker).await;
+    let tag = format!("restate-dev.local/{name}-svc:dev");
+    node_service::build(&docker, &base, &tag, &[]).await;
+    let _images = Images(vec![tag.clone()]);
+    let _cleanup = Cleanup(name.clone());
+    let started = Instant::now();
+    let output = up_output(
+        &name,
+        &["--service-image", &tag, "--verify", "Greeter/fail", "--timeout", "10s"],
+    );
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    // Bounded by --timeout (10 s), not by the old fixed 30 s.
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    assert!(stderr.contains("Greeter/fail did not complete within"), "{stderr}");
+    assert!(
+        stderr.contains("fail was called on the Hello build"),
+        "Restate's own error is missing:\n{stderr}"
+    );
+    assert!(stderr.contains("killed invocation inv_"), "{stderr}");
+    // Nothing keeps retrying in Restate after the failed `up`.
+    let status = json(&run(restate_dev(&name, &["status", "--output", "json"])));
+    let admin = status["admin_url"].as_str().unwrap();
+    let rows: Value = reqwest::Client::new()
+        .post(format!("{admin}/query"))
+        .header("accept", "application/json")
+        .json(&serde_json::json!({"query": "SELECT id, status FROM sys_invocation WHERE status != 'completed'"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([]),
+        "an invocation is still running: {rows}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn a_failed_images_step_leaves_no_network_behind() {
+    let name = loop_name("noimage-net");
+    let _cleanup = Cleanup(name.clone());
+    // No Restate image to be had: not present, not pullable, no restate-server on PATH, no --restate-binary.
+    let output = run({
+        let mut c = restate_dev(&name, &["up", "--runtime", "docker", "--output", "json"]);
+        c.args(["--restate-image", "restate-dev.local/loop-absent-restate:1.0"])
+            .env("PATH", "/usr/bin:/bin");
+        c
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("restate-dev.local/loop-absent-restate:1.0"), "{stderr}");
+    assert_eq!(labelled(&name), Vec::<String>::new(), "a failed up left objects behind");
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn the_restate_fallback_warns_once_when_it_assembles() {
+    let name = loop_name("fallback");
+    let _cleanup = Cleanup(name.clone());
+    let bin_dir = std::path::Path::new(&restate_server())
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:/usr/bin:/bin");
+    let up_offline = || {
+        let output = run({
+            let mut c = restate_dev(&name, &["up", "--runtime", "docker"]);
+            c.args(["--restate-image", "restate-dev.local/loop-absent-restate:1.0"])
+                .env("PATH", &path);
+            c
+        });
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    up_offline();
+    // The assembled image exists now (other tests may have made it first): a re-up says nothing about it.
+    let again = up_offline();
+    assert!(
+        !again.contains("cannot pull"),
+        "the fallback warning repeats on every up:\n{again}"
+    );
+    assert!(
+        again.contains("on PATH"),
+        "the images step still says where Restate's image came from:\n{again}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn status_of_a_missing_loop_is_one_error() {
+    let name = loop_name("nothing");
+    let output = run(restate_dev(&name, &["status"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        stderr.matches(&format!("no loop named {name} exists")).count(),
+        1,
+        "{stderr}"
+    );
+    let output = run(restate_dev(&name, &["status", "--output", "json"]));
+    let report = json(&output);
+    assert_eq!(report["error"]["exit_code"], 1, "{report}");
+    assert!(report["error"]["message"].as_str().unwrap().contains(&name), "{report}");
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn port_forward_on_a_docker_loop_says_it_needs_none() {
+    let name = loop_name("pf");
+    let _cleanup = Cleanup(name.clone());
+    up(&name, &[]);
+    let output = run(restate_dev(&name, &["port-forward"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("docker runtime"), "{stderr}");
+    assert!(!stderr.contains("minikube"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`restate-dev status --name {name}`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn a_closed_stdout_ends_each_verb_quietly() {
+    let name = loop_name("pipe");
+    let _cleanup = Cleanup(name.clone());
+    up(&name, &[]);
+    for args in [
+        &["status"][..],
+        &["status", "--output", "json"],
+        &["doctor", "--runtime", "docker"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = restate_dev(&name, args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Spawns smoke with a report file; the child and the report's path.
+fn spawn_smoke(name: &str) -> (std::process::Child, tempfile::NamedTempFile) {
+    let server = restate_server();
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let child = restate_dev(
+        name,
+        &["smoke", "--runtime", "docker", "--restate-binary", &server, "--report"],
+    )
+    .arg(report.path())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    (child, report)
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Waits until the loop has started making things, so that there is something to tear down.
+fn wait_for_objects(name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while labelled(name).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!labelled(name).is_empty(), "nothing was made within 60 s");
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn sigterm_during_smoke_tears_down_reports_and_exits_143() {
+    let name = loop_name("smoke-term");
+    let _cleanup = Cleanup(name.clone());
+    let (child, report) = spawn_smoke(&name);
+    wait_for_objects(&name);
+    signal(&child, "TERM");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("terminated (SIGTERM): tearing down what smoke made"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).expect("a report");
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["error"]["error"]["kind"], "terminated", "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.last().unwrap()["step"], "down", "{report}");
+    assert_eq!(steps.last().unwrap()["status"], "ok", "{report}");
+    assert!(steps.iter().any(|s| s["detail"] == "terminated (SIGTERM)"), "{report}");
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn a_second_signal_during_smokes_teardown_aborts_at_once() {
+    let name = loop_name("smoke-twice");
+    let _cleanup = Cleanup(name.clone());
+    let (mut child, _report) = spawn_smoke(&name);
+    wait_for_objects(&name);
+    signal(&child, "INT");
+    // Wait for the teardown to begin, then signal again.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.contains("tearing down") {
+        let n = std::io::Read::read(&mut stderr, &mut buffer).unwrap();
+        assert!(n > 0, "smoke ended before tearing down: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    signal(&child, "INT");
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(rest.contains("aborted by a second signal"), "{seen}{rest}");
+    assert!(
+        rest.contains(&format!("`restate-dev down --name {name}`")),
+        "{seen}{rest}"
+    );
 }

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -20,9 +19,9 @@ use restate_dev::{docker::Docker, images, ui::Ui};
 use serde_json::Value;
 
 const RESTATE_DEV: &str = env!("CARGO_BIN_EXE_restate-dev");
-const GATE: &str = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier";
 
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Tests take turns: one cluster at a time is what two cores hold.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn env(name: &str, how: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: {how}"))
@@ -278,7 +277,7 @@ fn bystander(name: &str, image: &str) -> String {
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn kind_loop_from_nothing_to_down() {
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("a");
     let mut cleanup = Cleanup {
@@ -486,7 +485,7 @@ fn crash_image(sample: &str) -> String {
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn kind_delete_cluster_removes_our_cluster() {
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("d");
     let _cleanup = Cleanup {
@@ -544,7 +543,7 @@ const KIND_CONFIG_CGROUP_V1: &str = "kind: Cluster\napiVersion: kind.x-k8s.io/v1
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn up_on_a_context_kind_made() {
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let cluster = loop_name("k");
     let name = loop_name("c");
@@ -638,7 +637,7 @@ async fn up_on_a_context_kind_made() {
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn an_older_node_image_comes_up() {
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("o");
     let _cleanup = Cleanup {
@@ -705,7 +704,7 @@ fn rebuild_sample(sample: &str, reference: &str, build: u32) -> String {
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
-    let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("r");
     let _cleanup = Cleanup {
@@ -716,13 +715,28 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
         networks: vec![],
     };
     let docker = Docker::connect().await.unwrap();
-    let sample = images::sample_image_from(&docker, Path::new(RESTATE_DEV), &Ui::new(None, true)).await.unwrap();
+    let sample = images::sample_image_from(&docker, Path::new(RESTATE_DEV), &Ui::new(None, true))
+        .await
+        .unwrap();
     let tag = format!("restate-dev.local/rebuilt:{}", std::process::id());
     let first = rebuild_sample(&sample, &tag, 1);
     let (image, server) = (node_image(), restate_server());
     let up_args = [
-        "up", "--node-image", &image, "--restate-binary", &server, "--service-image", &tag, "--verify",
-        "Greeter/greet", "--verify-body", "\"restate-dev\"", "--timeout", "10m", "--output", "json",
+        "up",
+        "--node-image",
+        &image,
+        "--restate-binary",
+        &server,
+        "--service-image",
+        &tag,
+        "--verify",
+        "Greeter/greet",
+        "--verify-body",
+        "\"restate-dev\"",
+        "--timeout",
+        "10m",
+        "--output",
+        "json",
     ];
     let summary = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
     let ingress = summary["ingress_url"].as_str().unwrap().to_string();
@@ -743,11 +757,17 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     assert_eq!(after.get("restate-0"), before.get("restate-0"), "Restate keeps running");
     let service_pods: Vec<_> = after.keys().filter(|k| k.starts_with("service-")).collect();
     assert_eq!(service_pods.len(), 1, "{after:?}");
-    assert!(!before.contains_key(service_pods[0]), "a new service pod: {before:?} -> {after:?}");
+    assert!(
+        !before.contains_key(service_pods[0]),
+        "a new service pod: {before:?} -> {after:?}"
+    );
     let pods: Api<Pod> = Api::namespaced(client.clone(), "restate");
     let pod = pods.get(service_pods[0]).await.unwrap();
     let image_id = pod.status.unwrap().container_statuses.unwrap()[0].image_id.clone();
-    assert!(image_id.ends_with(second.trim_start_matches("sha256:")), "{image_id} runs, not {second}");
+    assert!(
+        image_id.ends_with(second.trim_start_matches("sha256:")),
+        "{image_id} runs, not {second}"
+    );
 
     // A stopped node (a reboot, Docker Desktop restarting) comes back with one up, on the same URLs.
     ok(run({

@@ -10,7 +10,7 @@ use restate_dev::error::Kind;
 
 #[path = "support/restate_server.rs"]
 mod restate_server;
-use restate_dev::restate::{Admin, Ingress, verify_sample};
+use restate_dev::restate::{Admin, Ingress, prove, verify_sample};
 use restate_server::{RestateServer, free_ports};
 
 /// Generous bounds for a shared 2-core machine; Restate itself is healthy in well under a second.
@@ -133,7 +133,10 @@ async fn registers_invokes_and_keeps_state() {
     assert_eq!(again.id, first.id);
     assert_eq!(server.admin.services().await.unwrap(), ["Counter", "Greeter"]);
 
-    assert_eq!(verify_sample(&server.ingress).await.unwrap(), "Hello, restate-dev!");
+    assert_eq!(
+        verify_sample(&server.admin, &server.ingress, REGISTER).await.unwrap(),
+        "Hello, restate-dev!"
+    );
     assert_eq!(
         server.ingress.invoke("Greeter/greet", "\"Ada\"").await.unwrap(),
         "Hello, Ada!"
@@ -216,7 +219,92 @@ async fn re_registering_a_changed_service_updates_its_handlers() {
     assert_eq!(second.id, first.id);
     assert_eq!(second.services, ["Counter", "Greeter"]);
     assert_eq!(server.ingress.invoke("Counter/k/add", "1").await.unwrap(), 1);
-    assert_eq!(verify_sample(&server.ingress).await.unwrap(), "Hello, restate-dev!");
+    assert_eq!(
+        verify_sample(&server.admin, &server.ingress, REGISTER).await.unwrap(),
+        "Hello, restate-dev!"
+    );
+}
+
+/// A service whose handlers fail: `retry` with a retryable error (Restate tries again and again), `stop` with a
+/// terminal one (Restate gives up at once).
+mod failing {
+    use restate_sdk::prelude::*;
+
+    pub struct Flaky;
+
+    #[restate_sdk::service]
+    impl Flaky {
+        #[handler]
+        async fn retry(&self, _ctx: Context<'_>) -> Result<String, HandlerError> {
+            Err(std::io::Error::other("the flaky handler failed on purpose").into())
+        }
+
+        #[handler]
+        async fn stop(&self, _ctx: Context<'_>) -> Result<String, HandlerError> {
+            Err(TerminalError::new("the flaky handler gave up on purpose").into())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failing_proof_says_what_restate_knows_within_its_bound_and_is_killed() {
+    use restate_sdk::prelude::{Endpoint, HttpServer};
+
+    let server = Server::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let endpoint = Endpoint::builder().bind(failing::Flaky).build();
+    let _service = tokio::spawn(HttpServer::new(endpoint).serve(listener));
+    server
+        .admin
+        .register(&uri(port), REGISTER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let started = Instant::now();
+    let e = prove(
+        &server.admin,
+        &server.ingress,
+        "Flaky/retry",
+        "null",
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind, Kind::Timeout, "{e}");
+    assert!(
+        took < Duration::from_secs(8),
+        "the bound was 3 s, the proof took {took:?}"
+    );
+    assert!(e.message.contains("Flaky/retry") && e.message.contains("3s"), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("the flaky handler failed on purpose"),
+        "Restate's failure is missing: {text}"
+    );
+    assert!(text.contains("killed invocation inv_"), "{text}");
+    let id = e.message.split("invocation ").nth(1).unwrap().trim_end_matches(')');
+    let state = server.admin.invocation(id).await.unwrap().expect("Restate knows it");
+    assert_eq!(
+        state.status, "completed",
+        "the killed proof must not go on retrying: {state:?}"
+    );
+
+    // A terminal failure is Restate's answer itself, at once.
+    let started = Instant::now();
+    let e = prove(
+        &server.admin,
+        &server.ingress,
+        "Flaky/stop",
+        "null",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(e.kind, Kind::Failed, "{e}");
+    assert!(e.to_string().contains("the flaky handler gave up on purpose"), "{e}");
 }
 
 #[tokio::test]
@@ -240,7 +328,10 @@ async fn registration_waits_for_a_service_that_starts_late() {
     assert_eq!(registration.services, ["Counter", "Greeter"]);
     // It cannot have succeeded before the service existed, so it must have retried.
     assert!(waited >= Duration::from_secs(1), "registered after {waited:?}");
-    assert_eq!(verify_sample(&server.ingress).await.unwrap(), "Hello, restate-dev!");
+    assert_eq!(
+        verify_sample(&server.admin, &server.ingress, REGISTER).await.unwrap(),
+        "Hello, restate-dev!"
+    );
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ impl Provider for ExistingContext {
 
     /// The cluster pulls images itself. A restate-dev image it cannot pull, unless someone put it there (as
     /// `kind load docker-image` does): say so once, and let the rollout wait tell if it is missing.
-    async fn load_image(&self, _access: &Access, image: &str, ui: &Ui) -> Result<bool> {
+    async fn load_image(&self, _access: &Access, image: &str, _id: Option<&str>, ui: &Ui) -> Result<bool> {
         if image.starts_with(&format!("{REPOSITORY_PREFIX}/")) {
             ui.info(format!(
                 "{image} is a local image: kube context {} must already have it (for a kind cluster, \
@@ -82,7 +82,8 @@ pub fn read_kubeconfig(path: Option<&Path>) -> Result<Kubeconfig> {
     })
 }
 
-/// A missing context is a usage error that lists the contexts there are.
+/// A missing context is a missing prerequisite (exit 3, as for a missing image or tool) that lists the contexts
+/// there are.
 pub fn require_context(kubeconfig: &Kubeconfig, context: &str) -> Result<()> {
     let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
     if names.contains(&context) {
@@ -94,7 +95,7 @@ pub fn require_context(kubeconfig: &Kubeconfig, context: &str) -> Result<()> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n);
-    let error = Error::usage(format!("kube context `{context}` does not exist"));
+    let error = Error::prerequisite(format!("kube context `{context}` does not exist"));
     let error = if names.is_empty() {
         error.detail("the kubeconfig has no contexts")
     } else {
@@ -198,7 +199,12 @@ pub(crate) mod tests {
         assert!(provider.delete(&quiet()).await.expect("never deleted").is_empty());
         // Nothing is loaded into a context's cluster: it pulls, or already has what was put there.
         for image in ["ghcr.io/me/greeter:1.0", "restate-dev.local/greeter:abc"] {
-            assert!(!provider.load_image(&access, image, &quiet()).await.expect("no load"));
+            assert!(
+                !provider
+                    .load_image(&access, image, None, &quiet())
+                    .await
+                    .expect("no load")
+            );
         }
     }
 
@@ -216,7 +222,7 @@ pub(crate) mod tests {
             .preflight(&quiet())
             .await
             .expect_err("missing");
-        assert_eq!(error.kind, Kind::Usage);
+        assert_eq!(error.kind, Kind::Prerequisite);
         assert_eq!(error.message, "kube context `team-deb` does not exist");
         assert_eq!(error.details, ["available contexts: team-dev, prod"]);
         assert_eq!(error.hint.as_deref(), Some("did you mean --context team-dev?"));

@@ -153,13 +153,22 @@ impl Provider for Minikube {
         })
     }
 
-    async fn load_image(&self, _access: &Access, image: &str, ui: &Ui) -> Result<bool> {
-        let listed = self.run_ok(&["image", "ls"]).await?;
-        let listed = String::from_utf8_lossy(&listed.stdout);
-        let present = listed
-            .lines()
-            .map(str::trim)
-            .any(|l| l == image || l == format!("docker.io/{image}"));
+    async fn load_image(&self, _access: &Access, image: &str, id: Option<&str>, ui: &Ui) -> Result<bool> {
+        let present = match id {
+            // By ID when it is known: a rebuild under the same tag must be loaded again.
+            Some(id) => {
+                let listed = self.run_ok(&["image", "ls", "--format", "json"]).await?;
+                holds(&String::from_utf8_lossy(&listed.stdout), image, id)
+            }
+            None => {
+                let listed = self.run_ok(&["image", "ls"]).await?;
+                let listed = String::from_utf8_lossy(&listed.stdout);
+                listed
+                    .lines()
+                    .map(str::trim)
+                    .any(|l| l == image || l == format!("docker.io/{image}"))
+            }
+        };
         if present {
             return Ok(false);
         }
@@ -181,6 +190,30 @@ impl Provider for Minikube {
         step.done(self.describe());
         Ok(vec![self.describe()])
     }
+}
+
+/// Whether `minikube image ls --format json` lists `image` with the image ID `id`. The listing's IDs may be
+/// short or lack the `sha256:` prefix, so a prefix of at least 12 digits matches; a listing that cannot be read
+/// counts as "not there", which costs one needless load rather than a stale image.
+fn holds(listing: &str, image: &str, id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Listed {
+        id: String,
+        #[serde(default)]
+        repo_tags: Vec<String>,
+    }
+    let digits = |id: &str| id.trim_start_matches("sha256:").to_string();
+    let wanted = digits(id);
+    let qualified = format!("docker.io/{image}");
+    serde_json::from_str::<Vec<Listed>>(listing)
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| l.repo_tags.iter().any(|t| t == image || *t == qualified))
+        .any(|l| {
+            let listed = digits(&l.id);
+            listed.len().min(wanted.len()) >= 12 && (listed.starts_with(&wanted) || wanted.starts_with(&listed))
+        })
 }
 
 #[cfg(test)]
@@ -213,7 +246,8 @@ case "$1" in
     touch "$dir/running" ;;
   image)
     case "$2" in
-      ls) cat "$STATE/images" 2>/dev/null || true ;;
+      ls) if [ "$3" = --format ]; then cat "$STATE/images.json" 2>/dev/null || echo '[]'
+          else cat "$STATE/images" 2>/dev/null || true; fi ;;
       load) echo "$3" >> "$STATE/images" ;;
     esac ;;
   delete) rm -rf "$dir" ;;
@@ -302,6 +336,44 @@ esac
     }
 
     #[tokio::test]
+    async fn a_rebuilt_image_under_the_same_tag_is_loaded_again() {
+        let fixture = Fixture::new().await;
+        let minikube = Minikube::find("dev", &fixture.env).expect("found");
+        let access = minikube.ensure(&quiet()).await.expect("created");
+        let image = "my/greeter:dev";
+        let old = format!("sha256:{}", "a".repeat(64));
+        let listing = format!(
+            r#"[{{"id":"{}","repoTags":["docker.io/{image}"],"size":"1"}}]"#,
+            &old[7..19]
+        );
+        std::fs::write(fixture.state().join("images.json"), listing).expect("listing");
+        let load = |id: String| {
+            let (minikube, access) = (&minikube, &access);
+            async move {
+                minikube
+                    .load_image(access, image, Some(&id), &quiet())
+                    .await
+                    .expect("load")
+            }
+        };
+        assert!(!load(old.clone()).await, "the same ID (listed short) is there already");
+        assert!(
+            load(format!("sha256:{}", "b".repeat(64))).await,
+            "another ID under the tag is loaded"
+        );
+        let calls = fixture.calls();
+        assert_eq!(
+            &calls[calls.len() - 3..],
+            [
+                "image ls --format json -p dev",
+                "image ls --format json -p dev",
+                "image load my/greeter:dev -p dev",
+            ]
+        );
+        assert!(!holds("not json", image, &old));
+    }
+
+    #[tokio::test]
     async fn creates_reuses_loads_into_and_deletes_its_own_profile() {
         let fixture = Fixture::new().await;
         let minikube = Minikube::find("dev", &fixture.env).expect("found");
@@ -316,10 +388,15 @@ esac
         assert!(!again.created);
 
         let image = "restate-dev.local/greeter:abc";
-        assert!(minikube.load_image(&access, image, &quiet()).await.expect("loaded"));
+        assert!(
+            minikube
+                .load_image(&access, image, None, &quiet())
+                .await
+                .expect("loaded")
+        );
         assert!(
             !minikube
-                .load_image(&access, image, &quiet())
+                .load_image(&access, image, None, &quiet())
                 .await
                 .expect("already there")
         );

@@ -40,7 +40,8 @@ pub trait Provider {
     /// Creates the cluster, or reuses (and if stopped, restarts) an existing one.
     async fn ensure(&self, ui: &Ui) -> Result<Access>;
     /// Makes a local Docker image available to the cluster's container runtime; false when it already was.
-    async fn load_image(&self, access: &Access, image: &str, ui: &Ui) -> Result<bool>;
+    /// `id` is the local image's ID when known: the same tag with another ID (a rebuild) must be loaded again.
+    async fn load_image(&self, access: &Access, image: &str, id: Option<&str>, ui: &Ui) -> Result<bool>;
     /// Deletes the cluster if restate-dev created it; never a cluster it was only pointed at.
     async fn delete(&self, ui: &Ui) -> Result<Removed>;
 }

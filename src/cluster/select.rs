@@ -83,11 +83,11 @@ impl<K: Provider> Provider for Selected<K> {
         }
     }
 
-    async fn load_image(&self, access: &Access, image: &str, ui: &Ui) -> Result<bool> {
+    async fn load_image(&self, access: &Access, image: &str, id: Option<&str>, ui: &Ui) -> Result<bool> {
         match self {
-            Selected::Kind(p) => p.load_image(access, image, ui).await,
-            Selected::Minikube(p) => p.load_image(access, image, ui).await,
-            Selected::Context(p) => p.load_image(access, image, ui).await,
+            Selected::Kind(p) => p.load_image(access, image, id, ui).await,
+            Selected::Minikube(p) => p.load_image(access, image, id, ui).await,
+            Selected::Context(p) => p.load_image(access, image, id, ui).await,
         }
     }
 
@@ -119,7 +119,7 @@ mod tests {
         async fn ensure(&self, _ui: &Ui) -> Result<Access> {
             Err(Error::failed("not in this test"))
         }
-        async fn load_image(&self, _access: &Access, _image: &str, _ui: &Ui) -> Result<bool> {
+        async fn load_image(&self, _access: &Access, _image: &str, _id: Option<&str>, _ui: &Ui) -> Result<bool> {
             Ok(false)
         }
         async fn delete(&self, _ui: &Ui) -> Result<Removed> {
@@ -180,7 +180,7 @@ mod tests {
             .expect("selected")
             .expect("a cluster provider");
         let error = provider.preflight(&quiet()).await.expect_err("missing context");
-        assert_eq!(error.kind, Kind::Usage);
+        assert_eq!(error.kind, Kind::Prerequisite);
         assert_eq!(error.details, ["available contexts: kind-dev"]);
     }
 

@@ -1,13 +1,15 @@
 //! `restate-dev doctor`: checks the machine before `up` does, one row per check, with what to do for each
-//! failing row. Docker (and any host port asked for) is required; the rest are warnings.
+//! failing row. Docker (and any host port asked for, and minikube for `--runtime minikube`) is required; the
+//! rest are warnings. Only what the chosen runtime needs is checked: `--runtime docker` needs no kind.
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::{DoctorArgs, ObjectArgs};
-use crate::cluster::kind::{self, host::Host};
+use crate::cli::{CheckArgs, DoctorArgs, LoopArgs, ObjectArgs};
+use crate::cluster::kind::{self, KindCluster, host::Host};
 use crate::commands::Ctx;
+use crate::config::{LoopSettings, Runtime};
 use crate::docker::{Docker, ServerFacts, ports};
 use crate::error::{Error, Result};
 
@@ -47,11 +49,22 @@ impl Row {
 
 pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     let objects = ctx.layers.objects(&ctx.global, &ObjectArgs::default())?;
-    let setup = ctx.layers.setup(&args.setup, &objects)?;
-    let node_image = setup.node_image.as_deref().unwrap_or(kind::DEFAULT_NODE_IMAGE);
+    let flags = LoopArgs {
+        place: args.place.clone(),
+        checks: CheckArgs::default(),
+    };
+    let setup = ctx.layers.setup(&flags, &objects)?;
     let mut rows = Vec::new();
-    rows.extend(docker_rows(node_image).await);
-    rows.extend(inotify_rows(Path::new("/proc/sys/fs/inotify")));
+    let node_image = setup.node_image.as_deref().unwrap_or(kind::DEFAULT_NODE_IMAGE);
+    let (docker, docker_rows) = docker_rows(node_image).await;
+    rows.extend(docker_rows);
+    // Only kind (and minikube's docker driver) runs a node whose kubelet needs the inotify limits.
+    if matches!(setup.runtime, Runtime::Kind | Runtime::Minikube) {
+        rows.extend(inotify_rows(Path::new("/proc/sys/fs/inotify")));
+    }
+    if let (Runtime::Kind, Some(docker)) = (&setup.runtime, &docker) {
+        rows.push(node_image_row(docker, &objects.name, &setup).await);
+    }
     rows.push(port_row("ingress port", setup.ingress_port, "--ingress-port"));
     rows.push(port_row("admin port", setup.admin_port, "--admin-port"));
     if let Some(binary) = &setup.restate_binary {
@@ -60,21 +73,10 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
             Err(e) => Row::new("restate binary", Status::Fail, e.message, e.hint),
         });
     }
-    for (tool, why) in [
-        (
-            "kind",
-            "not needed (restate-dev makes kind clusters itself); handy for inspecting them",
-        ),
-        ("minikube", "needed only for --runtime minikube"),
-        ("kubectl", "not needed; handy for looking inside the cluster"),
-        (
-            "restate-server",
-            "lets `up` assemble the Restate image when it cannot be pulled",
-        ),
-    ] {
+    for (tool, missing, why) in tools(&setup.runtime) {
         rows.push(match which::which(tool) {
             Ok(path) => Row::new(tool, Status::Ok, path.display().to_string(), None),
-            Err(_) => Row::new(tool, Status::Warn, "not found on PATH", Some(why.to_string())),
+            Err(_) => Row::new(tool, missing, "not found on PATH", Some(why.to_string())),
         });
     }
 
@@ -104,9 +106,66 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     )
 }
 
+/// The tools worth having for `runtime`: the status a missing one gets, and why it matters.
+fn tools(runtime: &Runtime) -> Vec<(&'static str, Status, &'static str)> {
+    const KUBECTL: (&str, Status, &str) = (
+        "kubectl",
+        Status::Warn,
+        "not needed; handy for looking inside the cluster",
+    );
+    let mut tools = match runtime {
+        Runtime::Docker => vec![],
+        Runtime::Kind => vec![
+            (
+                "kind",
+                Status::Warn,
+                "not needed (restate-dev makes kind clusters itself); handy for inspecting them",
+            ),
+            KUBECTL,
+        ],
+        Runtime::Minikube => vec![
+            (
+                "minikube",
+                Status::Fail,
+                "--runtime minikube drives it: install it (https://minikube.sigs.k8s.io/docs/start/)",
+            ),
+            KUBECTL,
+        ],
+        Runtime::Context(_) => vec![KUBECTL],
+    };
+    tools.push((
+        "restate-server",
+        Status::Warn,
+        "lets `up` assemble the Restate image when it cannot be pulled",
+    ));
+    tools
+}
+
+/// Whether the kind node image is in the local Docker: without it, `up` must pull it, which fails offline.
+async fn node_image_row(docker: &Docker, name: &str, setup: &LoopSettings) -> Row {
+    let kind = match KindCluster::new(docker.clone(), name, setup, false) {
+        Ok(kind) => kind,
+        Err(e) => return Row::new("kind node image", Status::Warn, e.message, e.hint),
+    };
+    match kind.local_image().await {
+        Ok(Some(found)) => Row::new("kind node image", Status::Ok, format!("{found} is present"), None),
+        Ok(None) => Row::new(
+            "kind node image",
+            Status::Warn,
+            format!("{} is not present locally", kind.node_image),
+            Some(
+                "`restate-dev up` pulls it; offline, `docker load -i kindest-node.tar` it (made where a registry \
+                 is reachable with `docker save`), or choose a local one with --node-image"
+                    .into(),
+            ),
+        ),
+        Err(e) => Row::new("kind node image", Status::Warn, e.message, e.hint),
+    }
+}
+
 /// Reachability and versions of the daemon, its mode and cgroup version (what they mean for `node_image`), and
-/// the free disk of its root dir.
-async fn docker_rows(node_image: &str) -> Vec<Row> {
+/// the free disk of its root dir; the daemon, when it answers, for the checks that need it.
+async fn docker_rows(node_image: &str) -> (Option<Docker>, Vec<Row>) {
     let docker = match Docker::connect().await {
         Ok(docker) => docker,
         Err(e) => {
@@ -114,15 +173,18 @@ async fn docker_rows(node_image: &str) -> Vec<Row> {
                 Some(cause) => format!("{} ({cause:#})", e.message),
                 None => e.message,
             };
-            return vec![
-                Row::new("docker", Status::Fail, detail, e.hint),
-                Row::new("docker disk", Status::Warn, "not checked (no Docker)", None),
-            ];
+            return (
+                None,
+                vec![
+                    Row::new("docker", Status::Fail, detail, e.hint),
+                    Row::new("docker disk", Status::Warn, "not checked (no Docker)", None),
+                ],
+            );
         }
     };
     let facts = match docker.facts().await {
         Ok(facts) => facts,
-        Err(e) => return vec![Row::new("docker", Status::Fail, e.message, e.hint)],
+        Err(e) => return (None, vec![Row::new("docker", Status::Fail, e.message, e.hint)]),
     };
     let docker_row = Row::new(
         "docker",
@@ -157,7 +219,7 @@ async fn docker_rows(node_image: &str) -> Vec<Row> {
         ),
     };
     let [mode_row, cgroup_row] = host_rows(&facts, node_image);
-    vec![docker_row, mode_row, cgroup_row, disk_row]
+    (Some(docker), vec![docker_row, mode_row, cgroup_row, disk_row])
 }
 
 /// The daemon's mode and the host's cgroup version, and what they mean for a kind node of `node_image`.

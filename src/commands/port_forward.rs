@@ -6,21 +6,56 @@ use crate::cluster::Reach;
 use crate::commands::Ctx;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
-use crate::runtime::kube::{self, Forwarded};
+use crate::k8s::portforward::PortForward;
+use crate::runtime::{
+    self,
+    kube::{self, Forwarded},
+};
+use crate::signals::Signals;
 
-pub async fn run(ctx: &Ctx, args: &PortForwardArgs) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: &PortForwardArgs, mut signals: Signals) -> Result<()> {
+    let (ingress, admin) = tokio::select! {
+        started = start(ctx, args) => started?,
+        kind = signals.next() => return Err(Error::interrupted(kind)),
+    };
+    ctx.ui.info("Press Ctrl-C to stop forwarding; the loop keeps running.");
+    // Stopping is what this command is for: either signal ends it normally.
+    signals.next().await;
+    for forward in [ingress.status(), admin.status()] {
+        let error = forward
+            .last_error
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default();
+        ctx.ui.info(format!(
+            "{} -> {}: {} connections{error}",
+            forward.local, forward.target, forward.connections
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the loop's cluster, starts both forwards and says where they answer.
+async fn start(ctx: &Ctx, args: &PortForwardArgs) -> Result<(PortForward, PortForward)> {
     let name = ctx.name()?;
     let namespace = ctx.namespace()?;
     let docker = match args.context {
         Some(_) => None,
         None => Docker::connect().await.ok(),
     };
-    let located = kube::locate(docker.as_ref(), &name, args.context.as_deref())
-        .await?
-        .ok_or_else(|| {
-            Error::failed(format!("no cluster found for loop {name}"))
-                .hint("start one with `restate-dev up --runtime minikube`, or name its context with --context")
-        })?;
+    let Some(located) = kube::locate(docker.as_ref(), &name, args.context.as_deref()).await? else {
+        if let Some(docker) = &docker
+            && runtime::is_docker_loop(docker, &name).await?
+        {
+            return Err(Error::usage(format!(
+                "loop {name} runs on the docker runtime, which publishes ingress and admin on 127.0.0.1 itself"
+            ))
+            .hint("`restate-dev status` shows the URLs"));
+        }
+        return Err(Error::failed(format!("no cluster found for loop {name}")).hint(
+            "port-forward is for loops on minikube or an existing context: start one with \
+             `restate-dev up --runtime minikube`, or name its context with --context",
+        ));
+    };
     if located.reach != Reach::PortForward {
         return Err(Error::usage(format!(
             "loop {name} runs on {}, which publishes ingress and admin itself",
@@ -45,19 +80,5 @@ pub async fn run(ctx: &Ctx, args: &PortForwardArgs) -> Result<()> {
             located.context
         ));
     }
-    ctx.ui.info("Press Ctrl-C to stop forwarding; the loop keeps running.");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| Error::failed("cannot wait for Ctrl-C").source(e))?;
-    for forward in [ingress.status(), admin.status()] {
-        let error = forward
-            .last_error
-            .map(|e| format!("; last error: {e}"))
-            .unwrap_or_default();
-        ctx.ui.info(format!(
-            "{} -> {}: {} connections{error}",
-            forward.local, forward.target, forward.connections
-        ));
-    }
-    Ok(())
+    Ok((ingress, admin))
 }

@@ -14,17 +14,22 @@ pub async fn run(ctx: &Ctx, args: &UpArgs) -> Result<()> {
     Ok(())
 }
 
-/// The whole pipeline; `smoke` runs it too and keeps the step records.
+/// The whole pipeline.
 pub async fn execute(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Result<Summary> {
-    let plan = pipeline
+    let plan = plan_step(ctx, args, pipeline).await?;
+    runtime::up(&plan, pipeline).await
+}
+
+/// The first step, which decides everything and touches nothing; `smoke` runs it too.
+pub async fn plan_step(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Result<Plan> {
+    pipeline
         .step("plan", async |_| {
             plan(ctx, args).map(|plan| {
                 let detail = format!("loop {} on {}", plan.name, plan.runtime_name());
                 Done::ok(plan, detail)
             })
         })
-        .await?;
-    runtime::up(&plan, pipeline).await
+        .await
 }
 
 pub fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
@@ -69,18 +74,15 @@ pub fn print_summary(ui: &Ui, summary: &Summary, pipeline: &Pipeline) {
         out.push_str(&format!("  verified  {} -> {}\n", verified.path, verified.answer));
     }
     out.push_str("\nNext:\n");
-    for command in next_commands(summary) {
+    for command in next_commands(ui, summary) {
         out.push_str(&format!("  {command}\n"));
     }
     ui.print(out.trim_end());
 }
 
-fn next_commands(summary: &Summary) -> Vec<String> {
-    let name = if summary.name == crate::config::DEFAULT_NAME {
-        String::new()
-    } else {
-        format!(" --name {}", summary.name)
-    };
+/// What to run next, spelled for this loop with the flags the user gave (`--name`, `--context`, `--config`).
+fn next_commands(ui: &Ui, summary: &Summary) -> Vec<String> {
+    let identity = ui.identity();
     let mut commands = Vec::new();
     if summary.services.iter().any(|s| s == "Greeter") {
         commands.push(format!(
@@ -91,13 +93,16 @@ fn next_commands(summary: &Summary) -> Vec<String> {
     if summary.forwarded {
         commands.insert(
             0,
-            format!("restate-dev port-forward{name}   # keeps these URLs answering"),
+            format!(
+                "restate-dev port-forward{}   # keeps these URLs answering",
+                identity.flags("port-forward")
+            ),
         );
     }
-    commands.push(format!("restate-dev status{name}"));
+    commands.push(format!("restate-dev status{}", identity.flags("status")));
     if let (Some(context), Some(namespace)) = (&summary.context, &summary.namespace) {
         commands.push(format!("kubectl --context {context} -n {namespace} get pods"));
     }
-    commands.push(format!("restate-dev down{name}"));
+    commands.push(format!("restate-dev down{}", identity.flags("down")));
     commands
 }

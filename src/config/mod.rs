@@ -168,7 +168,7 @@ impl Layers {
 
 impl Layers {
     pub fn setup(&self, flags: &LoopArgs, objects: &ObjectSettings) -> Result<LoopSettings> {
-        let (args, origins) = self.resolve(flags)?;
+        let (LoopArgs { place: args, checks }, origins) = self.resolve(flags)?;
         let runtime = match (args.runtime, args.context) {
             (Some(runtime), Some(context)) if runtime != RuntimeKind::Kind => {
                 return Err(Error::usage(format!(
@@ -202,15 +202,15 @@ impl Layers {
             validate::image_reference(image)
                 .map_err(|why| invalid("node-image", image, &origins.of("node-image"), &why))?;
         }
-        let timeout = match &args.timeout {
+        let timeout = match &checks.timeout {
             None => DEFAULT_TIMEOUT,
             Some(t) => parse_timeout(t).map_err(|why| invalid("timeout", t, &origins.of("timeout"), &why))?,
         };
-        let verify = match (args.no_verify, args.verify) {
+        let verify = match (checks.no_verify, checks.verify) {
             (true, _) => Verify::Skip,
             (false, Some(path)) => {
                 validate::handler_path(&path).map_err(|why| invalid("verify", &path, &origins.of("verify"), &why))?;
-                let body = args.verify_body.unwrap_or_else(|| "null".into());
+                let body = checks.verify_body.unwrap_or_else(|| "null".into());
                 serde_json::from_str::<serde_json::Value>(&body).map_err(|e| {
                     invalid(
                         "verify-body",
@@ -241,12 +241,18 @@ impl Layers {
     }
 }
 
-/// Parses a duration such as `300`, `90s` or `5m`.
+/// Parses a duration such as `300`, `90s` or `5m`. Zero is refused: every wait would fail before it began.
 pub fn parse_timeout(value: &str) -> std::result::Result<Duration, String> {
-    if let Ok(secs) = value.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let parsed = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            humantime::parse_duration(value).map_err(|_| "is not a duration (examples: 300, 90s, 5m)".to_string())?
+        }
+    };
+    if parsed.is_zero() {
+        return Err("must be longer than zero (examples: 300, 90s, 5m)".into());
     }
-    humantime::parse_duration(value).map_err(|_| "is not a duration (examples: 300, 90s, 5m)".to_string())
+    Ok(parsed)
 }
 
 pub fn invalid(key: &str, value: &str, origin: &Origin, why: &str) -> Error {

@@ -2,7 +2,7 @@
 //! label, read logs, and wait for a log line with a bound.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum, MountType, MountVolumeOptions,
@@ -186,16 +186,23 @@ pub struct ContainerInfo {
     pub id: String,
     /// Without Docker's leading slash.
     pub name: String,
+    /// The image reference it was created with, as written.
     pub image: String,
+    /// The ID of the image it runs: a rebuild under the same reference gets a new one.
+    pub image_id: String,
     pub labels: BTreeMap<String, String>,
-    /// Docker's state word: created, running, exited, ...
+    /// Docker's state word: created, running, paused, exited, ...
     pub status: String,
+    /// True while paused too (Docker's own reading); see `paused`.
     pub running: bool,
+    pub paused: bool,
     /// Set once the container has exited.
     pub exit_code: Option<i64>,
     /// Docker's error for a container that could not start.
     pub error: Option<String>,
-    /// Published ports as `(container_port, host_port)`.
+    /// Published ports as `(container_port, host_port)`, read from the container's configuration (its port
+    /// bindings), so they are known while it is stopped too; where a binding left the host port to Docker, the
+    /// port it got while running.
     pub ports: Vec<(u16, u16)>,
     /// The container's address on each network it is attached to.
     pub addresses: BTreeMap<String, String>,
@@ -281,13 +288,18 @@ impl Docker {
         let running = state.running.unwrap_or(false);
         let exited = matches!(status.as_str(), "exited" | "dead");
         let settings = inspected.network_settings.unwrap_or_default();
-        let mut ports: Vec<(u16, u16)> = settings
-            .ports
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(key, bindings)| {
+        let configured = inspected.host_config.and_then(|h| h.port_bindings).unwrap_or_default();
+        let live = settings.ports.unwrap_or_default();
+        let mut ports: Vec<(u16, u16)> = configured
+            .keys()
+            .chain(live.keys().filter(|key| !configured.contains_key(*key)))
+            .filter_map(|key| {
                 let container_port = key.split('/').next()?.parse().ok()?;
-                let host_port = bindings?.first()?.host_port.as_ref()?.parse().ok()?;
+                let first_port = |bindings: Option<&Option<Vec<PortBinding>>>| {
+                    let port: u16 = bindings?.as_ref()?.first()?.host_port.as_ref()?.parse().ok()?;
+                    (port != 0).then_some(port)
+                };
+                let host_port = first_port(configured.get(key)).or_else(|| first_port(live.get(key)))?;
                 Some((container_port, host_port))
             })
             .collect();
@@ -306,9 +318,11 @@ impl Docker {
                 .as_ref()
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default(),
+            image_id: inspected.image.unwrap_or_default(),
             labels: to_btree(inspected.config.and_then(|c| c.labels)),
             status,
             running,
+            paused: state.paused.unwrap_or(false),
             exit_code: if exited { state.exit_code } else { None },
             error: state.error.filter(|e| !e.is_empty()),
             ports,
@@ -339,10 +353,23 @@ impl Docker {
 
     /// The last `lines` lines of stdout and stderr, interleaved as Docker stored them.
     pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String> {
+        self.logs(name, lines, None).await
+    }
+
+    /// Like [`Docker::logs_tail`], but only what was logged since `since` (whole seconds, as Docker counts).
+    pub async fn logs_since(&self, name: &str, lines: usize, since: SystemTime) -> Result<String> {
+        self.logs(name, lines, Some(since)).await
+    }
+
+    async fn logs(&self, name: &str, lines: usize, since: Option<SystemTime>) -> Result<String> {
+        let since = since
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX));
         let options = LogsOptions {
             stdout: true,
             stderr: true,
             tail: lines.to_string(),
+            since,
             ..Default::default()
         };
         let mut stream = self.client.logs(name, Some(options));

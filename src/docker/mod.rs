@@ -124,6 +124,19 @@ impl Docker {
     }
 }
 
+/// True when Docker refused because of what exists (HTTP 409): a network with containers attached, a volume or
+/// an image still in use.
+pub fn is_conflict(error: &Error) -> bool {
+    let status = error
+        .source
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<bollard::errors::Error>());
+    matches!(
+        status,
+        Some(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
+    )
+}
+
 /// True when bollard's error says the HTTP status was 404.
 fn is_not_found(error: &bollard::errors::Error) -> bool {
     matches!(

@@ -133,7 +133,7 @@ pub async fn remove_unused(docker: &Docker) -> Result<Vec<String>> {
         match docker.remove_image(&id).await {
             Ok(true) => removed.push(format!("image {}", short_id(&id))),
             Ok(false) => {}
-            Err(e) if is_conflict(&e) => {} // still the base of another image
+            Err(e) if crate::docker::is_conflict(&e) => {} // still the base of another image
             Err(e) => return Err(e),
         }
     }
@@ -143,17 +143,6 @@ pub async fn remove_unused(docker: &Docker) -> Result<Vec<String>> {
 fn short_id(id: &str) -> &str {
     let hex = id.trim_start_matches("sha256:");
     &hex[..hex.len().min(12)]
-}
-
-fn is_conflict(error: &crate::error::Error) -> bool {
-    let status = error
-        .source
-        .as_ref()
-        .and_then(|s| s.downcast_ref::<bollard::errors::Error>());
-    matches!(
-        status,
-        Some(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. })
-    )
 }
 
 #[cfg(test)]

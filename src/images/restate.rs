@@ -111,10 +111,13 @@ pub async fn ensure_restate_image(
     };
     match which::which("restate-server") {
         Ok(found) if check_restate_binary(&found).is_ok() => {
-            ui.warn(format!(
-                "cannot pull {configured}; assembling the Restate image from {} instead",
-                found.display()
-            ));
+            // Said once, when the image is first assembled; later `up`s reuse it, and their images step names it.
+            if !docker.image_exists(&restate_reference_of(&found)?).await? {
+                ui.warn(format!(
+                    "cannot pull {configured}; assembling the Restate image from {} instead",
+                    found.display()
+                ));
+            }
             let reference = assemble_restate_image(docker, &found, ui).await?;
             Ok(RestateImage {
                 reference,

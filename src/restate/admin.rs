@@ -1,4 +1,5 @@
-//! The Restate admin API (port 9070): health and deployment registration.
+//! The Restate admin API (port 9070): health, deployment registration, and what Restate knows about an
+//! invocation (its last failure), which it can also kill.
 
 use std::future::Future;
 use std::time::Duration;
@@ -94,6 +95,7 @@ impl Admin {
             async move {
                 let response = match request.await {
                     Ok(response) => response,
+                    Err(e) if e.is_timeout() => return Attempt::Retry(waiting_on_service(uri)),
                     Err(e) => return Attempt::Retry(self.api.transport_error(&url, bound, e)),
                 };
                 let status = response.status();
@@ -135,6 +137,97 @@ impl Admin {
                 .hint("is this a Restate 1.x admin API?")
         })
     }
+    /// What Restate records about invocation `id` (`sys_invocation`): its status and last failure.
+    pub async fn invocation(&self, id: &str) -> Result<Option<InvocationState>> {
+        // The id goes into SQL; Restate's ids are base62 with an `inv_` prefix, so anything else is refused.
+        if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::failed(format!("`{id}` is not a Restate invocation id")));
+        }
+        let url = self.api.url(&["query"]);
+        let query = format!(
+            "SELECT status, retry_count, last_failure, last_failure_error_code FROM sys_invocation WHERE id = '{id}'"
+        );
+        let response = self
+            .api
+            .client
+            .post(url.clone())
+            .timeout(SHORT_REQUEST)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
+        if status != StatusCode::OK {
+            return Err(Error::failed(format!(
+                "{} at {url} answered HTTP {status}: {}",
+                self.api.what,
+                Problem::parse(status, &text).message
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Rows {
+            rows: Vec<InvocationState>,
+        }
+        let rows: Rows = serde_json::from_str(&text)
+            .map_err(|e| Error::failed(format!("cannot read Restate's answer from {url}")).source(e))?;
+        Ok(rows.rows.into_iter().next())
+    }
+
+    /// Kills invocation `id` at once (`PATCH /invocations/ID/kill`). Cancelling is not enough for a proof that
+    /// keeps failing: a handler that throws before it awaits anything never sees the cancellation.
+    pub async fn kill(&self, id: &str) -> Result<()> {
+        let url = self.api.url(&["invocations", id, "kill"]);
+        let response = self
+            .api
+            .client
+            .patch(url.clone())
+            .timeout(SHORT_REQUEST)
+            .send()
+            .await
+            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(Error::failed(format!(
+            "{} at {url} answered HTTP {status}: {}",
+            self.api.what,
+            Problem::parse(status, &text).message
+        )))
+    }
+}
+
+/// One row of `sys_invocation`, as much of it as a failure message needs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InvocationState {
+    /// pending, scheduled, ready, running, backing-off, suspended, paused, completed.
+    pub status: String,
+    #[serde(default)]
+    pub retry_count: Option<u64>,
+    /// Restate's text for the last failed attempt, e.g. `[500 Internal] boom` and the handler's stack.
+    #[serde(default)]
+    pub last_failure: Option<String>,
+    #[serde(default)]
+    pub last_failure_error_code: Option<String>,
+}
+
+/// Why a registration request got no answer in time: Restate answers only once the service at `uri` has
+/// answered its discovery request, so the admin API waits as long as the service does.
+fn waiting_on_service(uri: &str) -> Error {
+    Error::timeout(format!(
+        "Restate did not register {uri}: its admin API answers once the service there has answered Restate's \
+         discovery request, and the service did not"
+    ))
+    .hint(format!(
+        "the service at {uri} accepts connections but does not answer: check that it is running (not paused or \
+         stuck) and speaks HTTP/2 cleartext (h2c); its logs say more"
+    ))
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url, header};
 use serde_json::Value;
 
+use super::Admin;
 use super::http::{Api, Attempt, Problem, until};
 use crate::error::{Error, Kind, Result};
 
@@ -12,6 +13,8 @@ use crate::error::{Error, Kind, Result};
 const INVOKE_REQUEST: Duration = Duration::from_secs(30);
 /// Bound on one health request.
 const HEALTH_REQUEST: Duration = Duration::from_secs(5);
+/// Bound on starting an invocation, which Restate only records before it answers.
+const SEND_REQUEST: Duration = Duration::from_secs(5);
 /// The name `verify_sample` greets, and the answer the sample's `Greeter/greet` must give.
 const SAMPLE_NAME: &str = "restate-dev";
 const SAMPLE_ANSWER: &str = "Hello, restate-dev!";
@@ -57,13 +60,7 @@ impl Ingress {
     /// handlers without a parameter require.
     pub async fn invoke(&self, path: &str, body: &str) -> Result<Value> {
         let url = self.api.url(&segments(path)?);
-        let mut request = self.api.client.post(url.clone()).timeout(INVOKE_REQUEST);
-        let body = body.trim();
-        if !(body.is_empty() || body == "null") {
-            request = request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_string());
-        }
+        let request = with_body(self.api.client.post(url.clone()).timeout(INVOKE_REQUEST), body);
         let fail = |e| match self.api.transport_error(&url, INVOKE_REQUEST, e) {
             slow if slow.kind == Kind::Timeout => {
                 slow.hint("Restate retries a failing handler until it succeeds; check the service's logs")
@@ -75,12 +72,65 @@ impl Ingress {
         let text = response.text().await.map_err(fail)?;
         invocation_outcome(&url, status, &text)
     }
+
+    /// Starts an invocation without waiting for it (`…/send`); its id. What Restate refuses at once (no such
+    /// handler, a body it cannot take) fails here, as [`Ingress::invoke`] would.
+    pub async fn send(&self, path: &str, body: &str) -> Result<String> {
+        let mut parts = segments(path)?;
+        parts.push("send");
+        let url = self.api.url(&parts);
+        let request = with_body(self.api.client.post(url.clone()).timeout(SEND_REQUEST), body);
+        let fail = |e| self.api.transport_error(&url, SEND_REQUEST, e);
+        let response = request.send().await.map_err(fail)?;
+        let status = response.status();
+        let text = response.text().await.map_err(fail)?;
+        let accepted = invocation_outcome(&url, status, &text)?;
+        match accepted["invocationId"].as_str() {
+            Some(id) => Ok(id.to_string()),
+            None => Err(
+                Error::failed(format!("Restate accepted the call to {url} without an invocation id"))
+                    .detail(format!("Restate said: {text}"))
+                    .hint("is this a Restate 1.x ingress?"),
+            ),
+        }
+    }
+
+    /// Waits at most `bound` for the outcome of invocation `id` (`GET /restate/invocation/ID/attach`). The outer
+    /// error means no answer came (Kind::Timeout when the invocation had not completed by then); the inner result
+    /// is Restate's answer: the handler's output, or Restate's own error for the invocation.
+    pub async fn attach(&self, id: &str, bound: Duration) -> Result<Result<Value>> {
+        let url = self.api.url(&["restate", "invocation", id, "attach"]);
+        let fail = |e| self.api.transport_error(&url, bound, e);
+        let response = self
+            .api
+            .client
+            .get(url.clone())
+            .timeout(bound)
+            .send()
+            .await
+            .map_err(fail)?;
+        let status = response.status();
+        let text = response.text().await.map_err(fail)?;
+        Ok(invocation_outcome(&url, status, &text))
+    }
 }
 
-/// Proves the built-in sample works: `Greeter/greet` with "restate-dev" must answer "Hello, restate-dev!".
-pub async fn verify_sample(ingress: &Ingress) -> Result<String> {
+/// A JSON body, unless it is `null` or empty: handlers without a parameter take none.
+fn with_body(request: reqwest::RequestBuilder, body: &str) -> reqwest::RequestBuilder {
+    let body = body.trim();
+    if body.is_empty() || body == "null" {
+        return request;
+    }
+    request
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+}
+
+/// Proves the built-in sample works: `Greeter/greet` with "restate-dev" must answer "Hello, restate-dev!" within
+/// `bound` (see [`super::prove`]).
+pub async fn verify_sample(admin: &Admin, ingress: &Ingress, bound: Duration) -> Result<String> {
     let body = Value::String(SAMPLE_NAME.into()).to_string();
-    let answer = ingress.invoke("Greeter/greet", &body).await?;
+    let answer = super::prove(admin, ingress, "Greeter/greet", &body, bound).await?;
     match answer {
         Value::String(text) if text == SAMPLE_ANSWER => Ok(text),
         other => Err(Error::failed(format!(

@@ -1,18 +1,20 @@
 //! `--runtime docker`: Restate and the service as plain containers on a private bridge network, with ingress and
 //! admin published on 127.0.0.1. Every step is idempotent: a re-`up` finds what exists and keeps it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkSpec, PortPublish, ports};
 use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
-use crate::restate::{Admin, Ingress};
-use crate::runtime::{Component, LoopStatus, Plan, Summary, register_and_verify, require_local_image};
+use crate::restate::{Admin, Ingress, logged_about};
+use crate::runtime::{Component, LoopStatus, Plan, Stage, Summary, Target, register_and_verify, require_local_image};
 use crate::{images, labels};
 
 const INGRESS_PORT: u16 = 8080;
 const ADMIN_PORT: u16 = 9070;
 const SERVICE_PORT: u16 = 9080;
+/// How much of Restate's log a failure diagnosis reads: its pretty format takes several lines per event.
+const RESTATE_LOG_LINES: usize = 200;
 /// Restate's data lives in a named volume, so it survives a re-`up` that recreates the container.
 const DATA_DIR: &str = "/restate-data";
 
@@ -62,6 +64,21 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             Ok(Done::ok((docker, host_ports), detail))
         })
         .await?;
+    // Images before the network: finding or building them can fail, and must then leave nothing of the loop.
+    let (restate_image, service_image) = pipeline
+        .step("images", async |_| {
+            let binary = plan.setup.restate_binary.as_deref();
+            let restate = images::ensure_restate_image(&docker, &plan.objects.restate_image, binary, &ui).await?;
+            let service = match &plan.objects.service_image {
+                Some(image) => image.clone(),
+                None => images::ensure_sample_image(&docker, &ui).await?,
+            };
+            let detail = format!("{restate}, {service}");
+            let restate = Image::of(&docker, &restate.reference).await?;
+            let service = Image::of(&docker, &service).await?;
+            Ok(Done::ok((restate, service), detail))
+        })
+        .await?;
     pipeline
         .step("cluster", async |_| {
             if docker.inspect_network(&names.network).await?.is_some() {
@@ -77,42 +94,40 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             Ok(Done::ok((), format!("network {}", names.network)))
         })
         .await?;
-    let (restate_image, service_image) = pipeline
-        .step("images", async |_| {
-            let binary = plan.setup.restate_binary.as_deref();
-            let restate = images::ensure_restate_image(&docker, &plan.objects.restate_image, binary, &ui).await?;
-            let service = match &plan.objects.service_image {
-                Some(image) => image.clone(),
-                None => images::ensure_sample_image(&docker, &ui).await?,
-            };
-            let detail = format!("{restate}, {service}");
-            Ok(Done::ok((restate.reference, service), detail))
-        })
-        .await?;
     let admin_url = format!("http://127.0.0.1:{}", host_ports.admin);
     let ingress_url = format!("http://127.0.0.1:{}", host_ports.ingress);
     let admin = Admin::new(&admin_url)?;
-    pipeline
+    let service_changed = pipeline
         .step("install", async |step| {
-            let restate = restate_spec(plan, &names, &restate_image, host_ports);
-            let restate_changed = ensure_container(&docker, &restate).await?;
+            let restate = restate_spec(plan, &names, &restate_image.reference, host_ports);
+            let restate_outcome = ensure_container(&docker, &restate, &restate_image.id).await?;
             // The service does not need Restate to start, so it starts while Restate does.
-            let service = service_spec(plan, &names, &service_image);
-            let service_changed = ensure_container(&docker, &service).await?;
+            let service = service_spec(plan, &names, &service_image.reference);
+            let service_outcome = ensure_container(&docker, &service, &service_image.id).await?;
             step.set_message("waiting for Restate's admin API");
             let alive = || running_or_fail(&docker, &names.restate);
             admin.wait_healthy_while(plan.setup.timeout, alive).await?;
-            let detail = format!("containers {} and {}", names.restate, names.service);
-            Ok(if restate_changed || service_changed {
-                Done::ok((), detail)
-            } else {
-                Done::skipped((), detail)
+            let detail = format!(
+                "{}, {}",
+                restate_outcome.describe("Restate", &names.restate),
+                service_outcome.describe("service", &names.service)
+            );
+            let service_changed = service_outcome != Outcome::Unchanged;
+            Ok(match (restate_outcome, service_outcome) {
+                (Outcome::Unchanged, Outcome::Unchanged) => Done::skipped(false, detail),
+                _ => Done::ok(service_changed, detail),
             })
         })
         .await?;
     let service_uri = format!("http://{}:{SERVICE_PORT}", names.service);
     let ingress = Ingress::new(&ingress_url)?;
-    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &service_uri).await?;
+    let target = Target {
+        uri: &service_uri,
+        changed: service_changed,
+    };
+    let registering = SystemTime::now();
+    let diagnose = async |stage| diagnosis(&docker, &names, &service_uri, stage, registering).await;
+    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &target, diagnose).await?;
     Ok(Summary {
         name: plan.name.clone(),
         runtime: plan.runtime_name(),
@@ -128,10 +143,30 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     })
 }
 
-/// Given ports must be free (unless our own container holds them); missing ones are taken from the running loop,
-/// or chosen free.
+/// An image to run, with the ID its reference names now.
+struct Image {
+    reference: String,
+    id: String,
+}
+
+impl Image {
+    async fn of(docker: &Docker, reference: &str) -> Result<Image> {
+        let info = docker.inspect_image(reference).await?.ok_or_else(|| {
+            Error::prerequisite(format!("the image {reference} disappeared from the local Docker"))
+                .hint("something removed it while `up` ran; run `restate-dev up` again")
+        })?;
+        Ok(Image {
+            reference: reference.to_string(),
+            id: info.id,
+        })
+    }
+}
+
+/// Given ports must be free (unless our own running container holds them); missing ones are the loop's
+/// recorded ones, or chosen free. A stopped loop gets its recorded ports back, so its URLs stay the same,
+/// unless something else took them meanwhile.
 fn choose_ports(plan: &Plan, existing: Option<&ContainerInfo>) -> Result<HostPorts> {
-    let published = |container_port: u16| {
+    let recorded = |container_port: u16| {
         existing.and_then(|info| {
             info.ports
                 .iter()
@@ -139,12 +174,13 @@ fn choose_ports(plan: &Plan, existing: Option<&ContainerInfo>) -> Result<HostPor
                 .map(|(_, host)| *host)
         })
     };
+    let held = existing.is_some_and(|info| info.running);
     let pick = |wanted: Option<u16>, container_port: u16, what: &str, flag: &str| -> Result<u16> {
-        let ours = published(container_port);
-        match wanted {
-            Some(port) if Some(port) == ours => Ok(port),
+        let ours = recorded(container_port);
+        match wanted.or(ours) {
+            Some(port) if held && Some(port) == ours => Ok(port),
             Some(port) => ports::ensure_free(port, what, flag).map(|()| port),
-            None => ours.map_or_else(ports::free_port, Ok),
+            None => ports::free_port(),
         }
     };
     let ingress = pick(
@@ -197,28 +233,89 @@ fn service_spec(plan: &Plan, names: &Names, image: &str) -> ContainerSpec {
     spec
 }
 
-/// Makes the container exist, run, and match `spec`'s image and ports; true when anything changed.
-async fn ensure_container(docker: &Docker, spec: &ContainerSpec) -> Result<bool> {
-    if let Some(info) = docker.inspect_container(&spec.name).await? {
-        let wanted_ports: Vec<(u16, u16)> = {
-            let mut p: Vec<_> = spec.ports.iter().map(|p| (p.container_port, p.host_port)).collect();
-            p.sort();
-            p
-        };
-        let same = info.image == spec.image && (!info.running || info.ports == wanted_ports);
-        match (same, info.running) {
-            (true, true) => return Ok(false),
-            (true, false) => {
-                docker.start_container(&spec.name).await?;
-                return Ok(true);
-            }
-            (false, _) => {
-                docker.remove_container(&spec.name).await?;
-            }
+/// What `ensure_container` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Unchanged,
+    Created,
+    /// It was stopped (or created and never started), and now runs on its recorded ports.
+    Started,
+    /// The image behind its reference is another one now (a rebuild under the same tag).
+    ImageChanged,
+    PortsChanged,
+}
+
+impl Outcome {
+    /// For the install step's line: "service image changed: restarted NAME-service".
+    fn describe(self, what: &str, name: &str) -> String {
+        match self {
+            Outcome::Unchanged => format!("{name} unchanged"),
+            Outcome::Created => format!("{name} created"),
+            Outcome::Started => format!("{name} was stopped: started"),
+            Outcome::ImageChanged => format!("{what} image changed: restarted {name}"),
+            Outcome::PortsChanged => format!("{what} ports changed: recreated {name}"),
         }
     }
+}
+
+/// Makes the container exist, run, and match `spec`'s ports and the image `image_id`. Images are compared by
+/// ID, not by reference, as Tilt and Skaffold do: a service rebuilt under the same tag must be run.
+async fn ensure_container(docker: &Docker, spec: &ContainerSpec, image_id: &str) -> Result<Outcome> {
+    let Some(info) = docker.inspect_container(&spec.name).await? else {
+        docker.run_container(spec).await?;
+        return Ok(Outcome::Created);
+    };
+    let mut wanted_ports: Vec<(u16, u16)> = spec.ports.iter().map(|p| (p.container_port, p.host_port)).collect();
+    wanted_ports.sort();
+    let outcome = if info.image_id != image_id {
+        Outcome::ImageChanged
+    } else if info.ports != wanted_ports {
+        Outcome::PortsChanged
+    } else if info.running {
+        return Ok(Outcome::Unchanged);
+    } else {
+        docker.start_container(&spec.name).await?;
+        return Ok(Outcome::Started);
+    };
+    docker.remove_container(&spec.name).await?;
     docker.run_container(spec).await?;
-    Ok(true)
+    Ok(outcome)
+}
+
+/// What Docker shows of the service container for a registration or verification that failed, and for a
+/// registration what Restate logged about the service's address meanwhile (a proof has Restate's own record).
+async fn diagnosis(docker: &Docker, names: &Names, service_uri: &str, stage: Stage, since: SystemTime) -> Vec<String> {
+    let mut lines = Vec::new();
+    let service = &names.service;
+    match docker.inspect_container(service).await {
+        Ok(Some(info)) if info.paused => lines.push(format!(
+            "container {service} is paused, so the service cannot answer (`docker unpause {service}` resumes it)"
+        )),
+        Ok(Some(info)) if !info.running => lines.push(format!(
+            "container {service} is not running ({}); `docker logs {service}` shows why",
+            info.status
+        )),
+        Ok(Some(_)) => lines.push(format!(
+            "container {service} is running; `docker logs {service}` shows what the service did"
+        )),
+        Ok(None) => lines.push(format!("container {service} does not exist")),
+        Err(e) => lines.push(format!("cannot inspect container {service}: {}", e.message)),
+    }
+    if stage == Stage::Verify {
+        return lines;
+    }
+    let logs = docker
+        .logs_since(&names.restate, RESTATE_LOG_LINES, since)
+        .await
+        .unwrap_or_default();
+    let said = logged_about(&logs, service_uri);
+    if said.is_empty() {
+        lines.push(format!("Restate has logged nothing about {service_uri} yet"));
+    }
+    for line in said {
+        lines.push(format!("Restate logged: {line}"));
+    }
+    lines
 }
 
 /// Ends a wait early when the container has stopped, with its last log lines (Restate without a CA bundle
@@ -243,12 +340,34 @@ async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
     }
 }
 
+/// Whether loop `name` has its docker-runtime Restate container (running or not).
+pub async fn exists(docker: &Docker, name: &str) -> Result<bool> {
+    Ok(docker.inspect_container(&Names::of(name).restate).await?.is_some())
+}
+
 /// Removes every container, network and volume of the loop. With `keep_node`, a kind node container and the
 /// volumes it holds are spared (`down --keep-cluster`); only the docker runtime's own data volume goes.
+///
+/// A network or volume still in use (a container another process, such as an interrupted `up`, was creating
+/// while we listed) gets another pass: what appeared late is listed and removed then.
 pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for pass in 1..=REMOVAL_PASSES {
+        match remove_pass(docker, name, keep_node, &mut removed).await {
+            Err(e) if pass < REMOVAL_PASSES && crate::docker::is_conflict(&e) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            outcome => return outcome.map(|()| removed),
+        }
+    }
+    Ok(removed)
+}
+
+const REMOVAL_PASSES: u32 = 3;
+
+async fn remove_pass(docker: &Docker, name: &str, keep_node: Option<&str>, removed: &mut Vec<String>) -> Result<()> {
     let selector = labels::for_loop(name);
     let names = Names::of(name);
-    let mut removed = Vec::new();
     for container in docker.list_containers(&selector).await? {
         if Some(container.as_str()) != keep_node && docker.remove_container(&container).await? {
             removed.push(format!("container {container}"));
@@ -264,7 +383,7 @@ pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -
             removed.push(format!("volume {volume}"));
         }
     }
-    Ok(removed)
+    Ok(())
 }
 
 /// The docker runtime's part of `status`: its containers and whether Restate answers.

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
@@ -17,13 +18,13 @@ use crate::cluster::{Access, Provider, Reach, Removed, context};
 use crate::config::{DEFAULT_TIMEOUT, LoopSettings, ObjectSettings, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
-use crate::k8s::objects::{self, ADMIN_PORT, INGRESS_PORT, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT};
+use crate::k8s::objects::{self, ADMIN_PORT, INGRESS_PORT, ImageIds, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT};
 use crate::k8s::portforward::PortForward;
 use crate::k8s::wait::{self, Workload};
 use crate::k8s::{apply, delete};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress};
-use crate::runtime::{Component, LoopStatus, Plan, Summary, register_and_verify, require_local_image};
+use crate::runtime::{Component, LoopStatus, Plan, Summary, Target, register_and_verify, require_local_image};
 use crate::{images, labels};
 
 pub type AnyProvider = Selected<KindCluster>;
@@ -78,9 +79,9 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
             })
         })
         .await?;
-    let (restate_image, service_image) = pipeline
+    let (restate_image, service_image, ids) = pipeline
         .step("images", async |_| {
-            let (restate, service) = match &docker {
+            let (restate, service, ids) = match &docker {
                 Some(docker) => {
                     let binary = plan.setup.restate_binary.as_deref();
                     let restate =
@@ -90,7 +91,11 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
                         None => images::ensure_sample_image(docker, &ui).await?,
                     };
                     ui.info(format!("Restate image: {restate}"));
-                    (restate.reference, service)
+                    let ids = ImageIds {
+                        restate: local_id(docker, &restate.reference).await?,
+                        service: local_id(docker, &service).await?,
+                    };
+                    (restate.reference, service, ids)
                 }
                 // An existing cluster pulls images itself.
                 None => {
@@ -99,20 +104,20 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
                         .service_image
                         .clone()
                         .ok_or_else(sample_needs_local_cluster)?;
-                    (plan.objects.restate_image.clone(), service)
+                    (plan.objects.restate_image.clone(), service, ImageIds::default())
                 }
             };
             let mut loaded = Vec::new();
-            for image in [&restate, &service] {
-                if provider.load_image(&access, image, &ui).await? {
+            for (image, id) in [(&restate, &ids.restate), (&service, &ids.service)] {
+                if provider.load_image(&access, image, id.as_deref(), &ui).await? {
                     loaded.push(image.clone());
                 }
             }
             let detail = format!("{restate}, {service}");
             Ok(if loaded.is_empty() {
-                Done::skipped((restate, service), detail)
+                Done::skipped((restate, service, ids), detail)
             } else {
-                Done::ok((restate, service), format!("loaded {}", loaded.join(", ")))
+                Done::ok((restate, service, ids), format!("loaded {}", loaded.join(", ")))
             })
         })
         .await?;
@@ -121,9 +126,10 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         ..plan.objects.clone()
     };
     let node_ports = matches!(access.reach, Reach::NodePorts { .. });
-    let manifests = objects::render(&settings, &service_image, node_ports);
-    pipeline
+    let manifests = objects::render(&settings, &service_image, node_ports, &ids);
+    let service_changed = pipeline
         .step("install", async |step| {
+            let rolled = changed_images(&access.client, &namespace, &ids).await?;
             let changed = apply::apply_all(&access.client, &manifests, &ui).await?;
             step.set_message("waiting for Restate and the service");
             let mut workloads = vec![
@@ -138,16 +144,17 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
                 wait::wait_ready(&access.client, workload, namespace, name, plan.setup.timeout, &ui).await?;
             }
             let objects = manifests.len();
-            Ok(if changed == 0 {
-                Done::skipped(
-                    (),
-                    format!("{objects} objects in namespace {namespace} unchanged, ready"),
-                )
-            } else {
-                Done::ok(
-                    (),
-                    format!("{changed} of {objects} objects in namespace {namespace} changed, ready"),
-                )
+            let mut detail = match changed {
+                0 => format!("{objects} objects in namespace {namespace} unchanged, ready"),
+                _ => format!("{changed} of {objects} objects in namespace {namespace} changed, ready"),
+            };
+            for what in &rolled {
+                detail.push_str(&format!("; {what} image changed: rolled out"));
+            }
+            let service_rolled = rolled.contains(&"service");
+            Ok(match changed {
+                0 => Done::skipped(service_rolled, detail),
+                _ => Done::ok(service_rolled, detail),
             })
         })
         .await?;
@@ -156,7 +163,12 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let admin = Admin::new(&admin_url)?;
     let ingress = Ingress::new(&ingress_url)?;
     let service_uri = format!("http://{SERVICE_NAME}.{namespace}.svc.cluster.local:{SERVICE_PORT}");
-    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &service_uri).await?;
+    let target = Target {
+        uri: &service_uri,
+        changed: service_changed,
+    };
+    let (registration, verified) =
+        register_and_verify(plan, pipeline, &admin, &ingress, &target, async |_| Vec::new()).await?;
     Ok(Summary {
         name: plan.name.clone(),
         runtime: plan.runtime_name(),
@@ -170,6 +182,45 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         forwarded: reached.forwards.is_some(),
         verified,
     })
+}
+
+/// The ID the local Docker gives `reference`, if it has the image.
+async fn local_id(docker: &Docker, reference: &str) -> Result<Option<String>> {
+    Ok(docker.inspect_image(reference).await?.map(|image| image.id))
+}
+
+/// Which workloads ("Restate", "service") applying `ids` rolls: those whose live pod template carries another
+/// [`objects::IMAGE_ID_ANNOTATION`] (or none, from an older restate-dev). A workload not made yet is not one.
+pub(super) async fn changed_images(
+    client: &kube::Client,
+    namespace: &str,
+    ids: &ImageIds,
+) -> Result<Vec<&'static str>> {
+    let read =
+        |e: kube::Error, what: &str| Error::failed(format!("cannot read {what} in namespace {namespace}")).source(e);
+    let rolls = |template: Option<PodTemplateSpec>, wanted: &str| {
+        template.is_some_and(|t| objects::image_id_of(Some(&t)) != Some(wanted))
+    };
+    let mut changed = Vec::new();
+    if let Some(wanted) = &ids.restate {
+        let live = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .get_opt(RESTATE_NAME)
+            .await
+            .map_err(|e| read(e, "StatefulSet restate"))?;
+        if rolls(live.and_then(|s| s.spec).map(|s| s.template), wanted) {
+            changed.push("Restate");
+        }
+    }
+    if let Some(wanted) = &ids.service {
+        let live = Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get_opt(SERVICE_NAME)
+            .await
+            .map_err(|e| read(e, "Deployment service"))?;
+        if rolls(live.and_then(|d| d.spec).map(|s| s.template), wanted) {
+            changed.push("service");
+        }
+    }
+    Ok(changed)
 }
 
 fn sample_needs_local_cluster() -> Error {

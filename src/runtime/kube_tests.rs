@@ -254,3 +254,56 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
     );
     eprintln!("up took {took:?}; {} requests to the fake API server", seen.len());
 }
+
+/// A rebuilt image under the same tag: the live pod template carries the old ID, so applying the new one rolls
+/// that workload, and `up` says so. A workload that does not exist yet, or an existing cluster without IDs, is not
+/// "changed".
+#[tokio::test]
+async fn a_changed_image_id_is_seen_on_the_live_pod_template() {
+    use crate::k8s::objects::{IMAGE_ID_ANNOTATION, ImageIds};
+
+    let template = |id: &str| json!({ "metadata": { "annotations": { IMAGE_ID_ANNOTATION: id } } });
+    let (client, mut server) = mock::client();
+    let ids = ImageIds {
+        restate: Some("sha256:aaa".into()),
+        service: Some("sha256:222".into()),
+    };
+    let asked = tokio::spawn({
+        let (client, ids) = (client.clone(), ids.clone());
+        async move { super::kube::changed_images(&client, NAMESPACE, &ids).await }
+    });
+    let (_, reply) = server
+        .expect("GET", "/apis/apps/v1/namespaces/restate/statefulsets/restate")
+        .await;
+    reply.json(
+        200,
+        json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": "restate" },
+        "spec": { "selector": {}, "serviceName": "restate-cluster", "template": template("sha256:aaa") } }),
+    );
+    let (_, reply) = server
+        .expect("GET", "/apis/apps/v1/namespaces/restate/deployments/service")
+        .await;
+    reply.json(
+        200,
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "service" },
+        "spec": { "selector": {}, "template": template("sha256:111") } }),
+    );
+    assert_eq!(asked.await.unwrap().unwrap(), ["service"]);
+
+    let asked = tokio::spawn({
+        let client = client.clone();
+        async move { super::kube::changed_images(&client, NAMESPACE, &ids).await }
+    });
+    let (_, reply) = server.next().await;
+    reply.json(404, mock::not_found("statefulsets.apps", "restate"));
+    let (_, reply) = server.next().await;
+    reply.json(404, mock::not_found("deployments.apps", "service"));
+    assert!(
+        asked.await.unwrap().unwrap().is_empty(),
+        "a first install changes nothing"
+    );
+
+    // Without IDs (an existing context pulls by tag) nothing is asked at all.
+    let none = super::kube::changed_images(&client, NAMESPACE, &ImageIds::default()).await;
+    assert!(none.unwrap().is_empty());
+}

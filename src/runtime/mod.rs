@@ -6,6 +6,8 @@ pub mod kube;
 #[cfg(test)]
 mod kube_tests;
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 use crate::cli::DownArgs;
@@ -16,7 +18,7 @@ use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::images;
 use crate::pipeline::{Done, Pipeline};
-use crate::restate::{Admin, Ingress, Registration, verify_sample};
+use crate::restate::{Admin, Ingress, Registration, prove, verify_sample};
 use crate::ui::Ui;
 
 /// Everything `up` decided before touching anything.
@@ -111,9 +113,6 @@ impl LoopStatus {
 
 impl std::fmt::Display for LoopStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if !self.exists() {
-            return write!(f, "No loop named {} exists.", self.name);
-        }
         let health = if self.healthy { "healthy" } else { "NOT healthy" };
         let runtime = self.runtime.as_deref().unwrap_or("unknown runtime");
         write!(f, "Loop {} on {runtime}: {health}", self.name)?;
@@ -149,59 +148,109 @@ pub async fn require_local_image(docker: &Docker, image: &str) -> Result<()> {
     )
 }
 
-/// The last two steps, common to every runtime: register the service, then prove an invocation.
+/// The service as the last two steps see it.
+pub struct Target<'a> {
+    /// Where Restate reaches it.
+    pub uri: &'a str,
+    /// True when this `up` replaced or restarted it. Registering it again is then real work: with `force`,
+    /// Restate discovers the new build at the same deployment id, so its answer alone does not tell.
+    pub changed: bool,
+}
+
+/// Which of the last two steps failed, for a runtime's diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Register,
+    Verify,
+}
+
+/// The last two steps, common to every runtime: register the service, then prove an invocation, both bounded
+/// by `--timeout`. A failure of either gets the lines `diagnose` returns: what the runtime can see of the
+/// service and of Restate (a paused container, what Restate logged about the service's address).
 pub async fn register_and_verify(
     plan: &Plan,
     pipeline: &mut Pipeline,
     admin: &Admin,
     ingress: &Ingress,
-    service_uri: &str,
+    target: &Target<'_>,
+    diagnose: impl AsyncFn(Stage) -> Vec<String>,
 ) -> Result<(Registration, Option<Verified>)> {
     let timeout = plan.setup.timeout;
+    let with_diagnosis = async |stage: Stage, mut error: Error| {
+        for line in diagnose(stage).await {
+            error = error.detail(line);
+        }
+        error
+    };
+    let uri = target.uri;
     let registration = pipeline
         .step("register", async |_| {
-            let registration = admin.register(service_uri, timeout).await?;
-            let detail = format!(
-                "{service_uri} as {} ({})",
-                registration.id,
-                registration.services.join(", ")
-            );
-            Ok(if registration.created {
-                Done::ok(registration, detail)
-            } else {
-                Done::skipped(registration, detail)
+            let registration = match admin.register(uri, timeout).await {
+                Ok(registration) => registration,
+                Err(error) => return Err(with_diagnosis(Stage::Register, error).await),
+            };
+            let services = registration.services.join(", ");
+            Ok(match (registration.created, target.changed) {
+                (true, _) => {
+                    let detail = format!("{uri} as {} ({services})", registration.id);
+                    Done::ok(registration, detail)
+                }
+                (false, true) => {
+                    let detail = format!(
+                        "{uri} again as {} ({services}): Restate discovered the new build",
+                        registration.id
+                    );
+                    Done::ok(registration, detail)
+                }
+                (false, false) => {
+                    let detail = format!("{uri} as {} ({services})", registration.id);
+                    Done::skipped(registration, detail)
+                }
             })
         })
         .await?;
     let verified = pipeline
-        .step("verify", async |_| {
-            let (path, answer) = match &plan.setup.verify {
-                Verify::Skip => return Ok(Done::skipped(None, "--no-verify")),
-                Verify::Sample => {
-                    ingress.wait_ready(timeout).await?;
-                    // Above one replica, Envoy spreads calls over the pods: prove that every call still succeeds.
-                    let calls = if plan.objects.replicas > 1 {
-                        2 * plan.objects.replicas
-                    } else {
-                        1
-                    };
-                    let mut answer = String::new();
-                    for _ in 0..calls {
-                        answer = verify_sample(ingress).await?;
-                    }
-                    ("Greeter/greet".to_string(), serde_json::Value::String(answer))
-                }
-                Verify::Handler { path, body } => {
-                    ingress.wait_ready(timeout).await?;
-                    (path.clone(), ingress.invoke(path, body).await?)
-                }
-            };
-            let detail = format!("{path} answered {answer}");
-            Ok(Done::ok(Some(Verified { path, answer }), detail))
+        .step("verify", async |_| match proof(plan, admin, ingress).await {
+            Ok(None) => Ok(Done::skipped(None, "--no-verify")),
+            Ok(Some((path, answer))) => {
+                let detail = format!("{path} answered {answer}");
+                Ok(Done::ok(Some(Verified { path, answer }), detail))
+            }
+            Err(error) => Err(with_diagnosis(Stage::Verify, error).await),
         })
         .await?;
     Ok((registration, verified))
 }
+
+/// The proving invocation as `--verify` asks for it, within `--timeout` in all; None with `--no-verify`.
+async fn proof(plan: &Plan, admin: &Admin, ingress: &Ingress) -> Result<Option<(String, serde_json::Value)>> {
+    let deadline = Instant::now() + plan.setup.timeout;
+    let left = || deadline.saturating_duration_since(Instant::now()).max(MIN_PROOF);
+    Ok(Some(match &plan.setup.verify {
+        Verify::Skip => return Ok(None),
+        Verify::Sample => {
+            ingress.wait_ready(left()).await?;
+            // Above one replica, Envoy spreads calls over the pods: prove that every call still succeeds.
+            let calls = if plan.objects.replicas > 1 {
+                2 * plan.objects.replicas
+            } else {
+                1
+            };
+            let mut answer = String::new();
+            for _ in 0..calls {
+                answer = verify_sample(admin, ingress, left()).await?;
+            }
+            ("Greeter/greet".to_string(), serde_json::Value::String(answer))
+        }
+        Verify::Handler { path, body } => {
+            ingress.wait_ready(left()).await?;
+            (path.clone(), prove(admin, ingress, path, body, left()).await?)
+        }
+    }))
+}
+
+/// The least time a proving call gets, even when waiting for the ingress used up nearly all of `--timeout`.
+const MIN_PROOF: Duration = Duration::from_secs(1);
 
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     match &plan.setup.runtime {
@@ -240,6 +289,42 @@ pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Resu
         removed.extend(images::remove_unused(&docker).await?);
     }
     Ok(removed)
+}
+
+/// Whether loop `name` is a docker-runtime loop.
+pub async fn is_docker_loop(docker: &Docker, name: &str) -> Result<bool> {
+    docker::exists(docker, name).await
+}
+
+/// What of loop `name` exists now where `plan` would put it, one line per thing (empty when nothing does),
+/// found by label as `down` finds it: `down` would remove all of it.
+pub async fn existing(plan: &Plan) -> Result<Vec<String>> {
+    let name = &plan.name;
+    if let Runtime::Context(context) = &plan.setup.runtime {
+        let status = status(name, &plan.objects.namespace, Some(context)).await?;
+        return Ok(status
+            .components
+            .into_iter()
+            .filter(|c| c.kind == "pod")
+            .map(|c| format!("pod {} in context {context}", c.name))
+            .collect());
+    }
+    let docker = Docker::connect().await?;
+    let selector = crate::labels::for_loop(name);
+    let mut found = Vec::new();
+    for container in docker.list_containers(&selector).await? {
+        found.push(format!("container {container}"));
+    }
+    for network in docker.list_networks(&selector).await? {
+        found.push(format!("network {network}"));
+    }
+    for volume in docker.list_volumes(&selector).await? {
+        found.push(format!("volume {volume}"));
+    }
+    if kube::minikube_profile(name).is_some() {
+        found.push(format!("minikube profile {name}"));
+    }
+    Ok(found)
 }
 
 pub async fn status(name: &str, namespace: &str, context: Option<&str>) -> Result<LoopStatus> {

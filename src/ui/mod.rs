@@ -1,12 +1,13 @@
 //! Output. Results go to stdout; progress, notes and errors go to stderr. Spinners and bars show only when
 //! stderr is a terminal and the output is for humans; elsewhere each finished step prints one plain line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::OutputFormat;
+use crate::cli::{Identity, OutputFormat};
 
 #[derive(Clone)]
 pub struct Ui {
@@ -14,6 +15,8 @@ pub struct Ui {
     quiet: bool,
     animate: bool,
     multi: MultiProgress,
+    /// Commands named in notes and warnings are spelled for the loop the user named.
+    identity: Identity,
 }
 
 impl Ui {
@@ -30,7 +33,18 @@ impl Ui {
             quiet,
             animate,
             multi,
+            identity: Identity::default(),
         }
+    }
+
+    /// The same, spelling `restate-dev` commands in notes and warnings with the flags in `identity`.
+    pub fn spelling(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     pub fn is_json(&self) -> bool {
@@ -87,33 +101,58 @@ impl Ui {
     /// A note for humans on stderr.
     pub fn info(&self, line: impl AsRef<str>) {
         if self.chatty() {
-            self.eprint(line.as_ref());
+            self.eprint(&self.identity.respell(line.as_ref()));
         }
     }
 
     /// A warning on stderr, shown even with --quiet.
     pub fn warn(&self, line: impl AsRef<str>) {
         if !self.json {
-            self.eprint(&format!("warning: {}", line.as_ref()));
+            self.eprint(&format!("warning: {}", self.identity.respell(line.as_ref())));
         }
     }
 
     fn eprint(&self, line: &str) {
         if self.animate {
-            self.multi.suspend(|| eprintln!("{line}"));
+            self.multi.suspend(|| eprint_line(line));
         } else {
-            eprintln!("{line}");
+            eprint_line(line);
         }
     }
 
     /// A result on stdout.
     pub fn print(&self, text: impl AsRef<str>) {
-        self.multi.suspend(|| println!("{}", text.as_ref()));
+        self.multi.suspend(|| print_line(text.as_ref()));
     }
 
     pub fn print_json(&self, value: &serde_json::Value) {
         self.print(serde_json::to_string_pretty(value).expect("JSON values serialize"));
     }
+}
+
+/// The first failed write to stdout. `println!` would panic instead (`status | head -1` closes the pipe early).
+static STDOUT_FAILURE: OnceLock<std::io::Error> = OnceLock::new();
+
+/// Writes `text` and a newline to stdout, unless an earlier write failed; a failure is kept for
+/// [`stdout_failure`], and nothing more is written.
+pub fn print_line(text: &str) {
+    if STDOUT_FAILURE.get().is_some() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        let _ = STDOUT_FAILURE.set(e);
+    }
+}
+
+/// Why stdout could not be written, if it could not: `main` ends quietly on a closed pipe, as git does.
+pub fn stdout_failure() -> Option<&'static std::io::Error> {
+    STDOUT_FAILURE.get()
+}
+
+/// Writes a line to stderr; a closed stderr is ignored, since there is nowhere left to say anything.
+pub fn eprint_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// One step in progress. Dropping it unfinished marks it failed.

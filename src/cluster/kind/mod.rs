@@ -130,7 +130,7 @@ impl KindCluster {
 
     /// The reference to run, when the node image is present: as written, by digest alone (a pull by digest
     /// leaves no tag), or by tag alone (a `docker load`ed image has no registry digest to match).
-    async fn local_image(&self) -> Result<Option<String>> {
+    pub async fn local_image(&self) -> Result<Option<String>> {
         for candidate in image_candidates(&self.node_image) {
             if self.docker.image_exists(&candidate).await? {
                 return Ok(Some(candidate));
@@ -513,7 +513,8 @@ impl Provider for KindCluster {
         self.create(&image, ui).await
     }
 
-    async fn load_image(&self, _access: &Access, image: &str, ui: &Ui) -> Result<bool> {
+    /// The node is asked for the image's ID itself (`crictl inspecti`), so `_id` adds nothing.
+    async fn load_image(&self, _access: &Access, image: &str, _id: Option<&str>, ui: &Ui) -> Result<bool> {
         load::load(&self.docker, &self.node_name(), image, ui).await
     }
 
@@ -585,6 +586,37 @@ mod tests {
         assert_eq!(version("localhost:5000/kindest/node:v1.34.11"), Some((1, 34)));
         assert_eq!(version("kindest/node@sha256:a1ed56cfb0e7"), None);
         assert_eq!(version("my/node:latest"), None);
+    }
+
+    /// A stopped node publishes nothing, but its recorded bindings (which `inspect_container` reads from its
+    /// configuration) still say where it will answer once `up` restarts it, so `status` and `up` keep its URLs.
+    #[test]
+    fn a_stopped_node_still_reaches_its_recorded_node_ports() {
+        let node = ContainerInfo {
+            id: "n".into(),
+            name: "restate-dev-control-plane".into(),
+            image: DEFAULT_NODE_IMAGE.into(),
+            image_id: "sha256:n".into(),
+            labels: BTreeMap::new(),
+            status: "exited".into(),
+            running: false,
+            paused: false,
+            exit_code: Some(0),
+            error: None,
+            ports: vec![
+                (ADMIN_NODE_PORT, 19070),
+                (INGRESS_NODE_PORT, 18080),
+                (API_SERVER_PORT, 41234),
+            ],
+            addresses: BTreeMap::new(),
+        };
+        assert_eq!(
+            reach(&node),
+            Reach::NodePorts {
+                ingress: 18080,
+                admin: 19070
+            }
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::core::{ApiResource, DynamicObject};
 use serde::Serialize;
@@ -33,9 +33,21 @@ pub const ADMIN_NODE_PORT: u16 = 30070;
 pub const SERVICE_NAME: &str = "service";
 pub const SERVICE_PORT: u16 = 9080;
 
+/// The pod-template annotation that carries the ID of the image a workload runs, as loaded into the cluster. A
+/// rebuilt image under the same tag changes it, so server-side apply changes the template and the pods roll;
+/// with an unchanged template and `IfNotPresent`, the old pods would go on running the old build.
+pub const IMAGE_ID_ANNOTATION: &str = "dev.restate/image-id";
+
+/// The IDs of the images `up` loaded, when it knows them (not for an existing cluster, which pulls by tag).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageIds {
+    pub restate: Option<String>,
+    pub service: Option<String>,
+}
+
 /// Every object for these settings, in apply order. `node_ports` adds the `restate-nodeport` Service that a
-/// kind cluster's host port mappings point at.
-pub fn render(settings: &ObjectSettings, service_image: &str, node_ports: bool) -> Vec<Manifest> {
+/// kind cluster's host port mappings point at; `ids` become the workloads' [`IMAGE_ID_ANNOTATION`].
+pub fn render(settings: &ObjectSettings, service_image: &str, node_ports: bool, ids: &ImageIds) -> Vec<Manifest> {
     let sidecar = settings.replicas > 1;
     let mut manifests = vec![
         manifest(&namespace(settings)),
@@ -49,10 +61,39 @@ pub fn render(settings: &ObjectSettings, service_image: &str, node_ports: bool) 
     if node_ports {
         manifests.push(manifest(&restate::node_port_service(settings)));
     }
-    manifests.push(manifest(&restate::stateful_set(settings)));
+    let mut stateful_set = restate::stateful_set(settings);
+    if let Some(spec) = stateful_set.spec.as_mut() {
+        annotate(&mut spec.template, ids.restate.as_deref());
+    }
+    manifests.push(manifest(&stateful_set));
     manifests.push(manifest(&service::service(settings)));
-    manifests.push(manifest(&service::deployment(settings, service_image)));
+    let mut deployment = service::deployment(settings, service_image);
+    if let Some(spec) = deployment.spec.as_mut() {
+        annotate(&mut spec.template, ids.service.as_deref());
+    }
+    manifests.push(manifest(&deployment));
     manifests
+}
+
+fn annotate(template: &mut PodTemplateSpec, image_id: Option<&str>) {
+    if let Some(id) = image_id {
+        let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
+        metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(IMAGE_ID_ANNOTATION.to_string(), id.to_string());
+    }
+}
+
+/// The [`IMAGE_ID_ANNOTATION`] of a live workload's pod template.
+pub fn image_id_of(template: Option<&PodTemplateSpec>) -> Option<&str> {
+    template?
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(IMAGE_ID_ANNOTATION)
+        .map(String::as_str)
 }
 
 fn namespace(settings: &ObjectSettings) -> Namespace {
@@ -171,7 +212,7 @@ mod tests {
     #[test]
     fn apply_order() {
         assert_eq!(
-            order(&render(&settings(1), IMAGE, true)),
+            order(&render(&settings(1), IMAGE, true, &ImageIds::default())),
             [
                 "Namespace/dev-ns",
                 "ServiceAccount/restate",
@@ -184,7 +225,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            order(&render(&settings(3), IMAGE, false)),
+            order(&render(&settings(3), IMAGE, false, &ImageIds::default())),
             [
                 "Namespace/dev-ns",
                 "ServiceAccount/restate",
@@ -200,7 +241,7 @@ mod tests {
 
     #[test]
     fn resources_scopes_and_namespaces() {
-        for m in render(&settings(3), IMAGE, true) {
+        for m in render(&settings(3), IMAGE, true, &ImageIds::default()) {
             let types = m.object.types.as_ref().unwrap();
             assert_eq!(types.kind, m.resource.kind);
             assert_eq!(types.api_version, m.resource.api_version);
@@ -212,7 +253,7 @@ mod tests {
                 assert_eq!(m.object.metadata.namespace.as_deref(), Some("dev-ns"));
             }
         }
-        let plurals: Vec<_> = render(&settings(3), IMAGE, true)
+        let plurals: Vec<_> = render(&settings(3), IMAGE, true, &ImageIds::default())
             .iter()
             .map(|m| m.resource.plural.clone())
             .collect();
@@ -224,7 +265,7 @@ mod tests {
         let loop_labels = crate::labels::for_loop("demo");
         let has_loop_labels =
             |labels: &BTreeMap<String, String>| loop_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
-        let manifests = render(&settings(3), IMAGE, true);
+        let manifests = render(&settings(3), IMAGE, true, &ImageIds::default());
         for m in &manifests {
             let labels = m.object.metadata.labels.clone().unwrap_or_default();
             assert!(has_loop_labels(&labels), "{:?}", m.object.metadata.name);
@@ -254,7 +295,7 @@ mod tests {
 
     #[test]
     fn restate_follows_the_helm_chart() {
-        let manifests = render(&settings(1), IMAGE, true);
+        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default());
         let spec = typed::<StatefulSet>(&manifests, "StatefulSet", "restate").spec.unwrap();
         assert_eq!(spec.replicas, Some(1));
         assert_eq!(spec.service_name.as_deref(), Some("restate-cluster"));
@@ -340,7 +381,7 @@ mod tests {
 
     #[test]
     fn restate_services() {
-        let manifests = render(&settings(1), IMAGE, true);
+        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default());
         let restate: Service = typed(&manifests, "Service", "restate");
         assert_eq!(
             ports(&restate),
@@ -373,7 +414,7 @@ mod tests {
 
     #[test]
     fn the_service_in_the_local_development_shape() {
-        let manifests = render(&settings(1), IMAGE, true);
+        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default());
         let spec = typed::<Deployment>(&manifests, "Deployment", SERVICE_NAME)
             .spec
             .unwrap();
@@ -398,7 +439,7 @@ mod tests {
 
     #[test]
     fn more_replicas_add_the_envoy_sidecar_and_a_headless_service() {
-        let manifests = render(&settings(3), IMAGE, true);
+        let manifests = render(&settings(3), IMAGE, true, &ImageIds::default());
         let deployment = typed::<Deployment>(&manifests, "Deployment", SERVICE_NAME);
         assert_eq!(deployment.spec.unwrap().replicas, Some(3));
         let service: Service = typed(&manifests, "Service", SERVICE_NAME);
@@ -453,5 +494,41 @@ mod tests {
         );
         let cluster = &config["static_resources"]["clusters"][0]["cluster_type"]["typed_config"];
         assert_eq!(cluster["sub_clusters_config"]["lb_policy"], "ROUND_ROBIN");
+    }
+
+    #[test]
+    fn loaded_image_ids_annotate_the_pod_templates_so_a_rebuild_rolls_the_pods() {
+        let plain = render(&settings(1), IMAGE, true, &ImageIds::default());
+        let deployment: Deployment = typed(&plain, "Deployment", "service");
+        assert_eq!(image_id_of(Some(&deployment.spec.unwrap().template)), None);
+
+        let ids = |service: &str| ImageIds {
+            restate: Some("sha256:aaa".into()),
+            service: Some(service.into()),
+        };
+        let first = render(&settings(1), IMAGE, true, &ids("sha256:111"));
+        let rebuilt = render(&settings(1), IMAGE, true, &ids("sha256:222"));
+        let template = |manifests: &[Manifest], kind: &str, name: &str| -> PodTemplateSpec {
+            match kind {
+                "Deployment" => typed::<Deployment>(manifests, kind, name).spec.unwrap().template,
+                _ => typed::<StatefulSet>(manifests, kind, name).spec.unwrap().template,
+            }
+        };
+        let restate = template(&first, "StatefulSet", "restate");
+        assert_eq!(image_id_of(Some(&restate)), Some("sha256:aaa"));
+        let (before, after) = (
+            template(&first, "Deployment", "service"),
+            template(&rebuilt, "Deployment", "service"),
+        );
+        assert_eq!(image_id_of(Some(&before)), Some("sha256:111"));
+        assert_eq!(image_id_of(Some(&after)), Some("sha256:222"));
+        // Only the annotation differs: the image reference is the same tag, so without it the template would not.
+        assert_eq!(before.spec, after.spec);
+        assert_ne!(before, after);
+        assert_eq!(
+            template(&rebuilt, "StatefulSet", "restate"),
+            restate,
+            "the Restate pod must not roll when only the service changed"
+        );
     }
 }
