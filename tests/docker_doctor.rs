@@ -78,6 +78,7 @@ fn a_taken_port_is_named_with_the_flag_to_change_it() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 fn the_docker_runtime_is_checked_for_what_it_needs_and_no_more() {
     let output = doctor()
         .args(["--runtime", "docker", "--output", "json"])
@@ -105,6 +106,7 @@ fn the_docker_runtime_is_checked_for_what_it_needs_and_no_more() {
 }
 
 #[test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 fn the_kind_node_image_is_checked_for_the_kind_runtime() {
     let image = format!("restate-dev.local/loop-absent-node-{}:v1", std::process::id());
     let output = doctor()
