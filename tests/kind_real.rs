@@ -137,8 +137,14 @@ fn json(output: &Output) -> Value {
     })
 }
 
+fn docker(args: &[&str]) -> Command {
+    let mut command = Command::new("docker");
+    command.args(args);
+    command
+}
+
 fn docker_cli(args: &[&str]) -> String {
-    let output = Command::new("docker").args(args).output().expect("the docker CLI runs");
+    let output = docker(args).output().expect("the docker CLI runs");
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
@@ -173,6 +179,18 @@ struct Cleanup<'a> {
     networks: Vec<String>,
 }
 
+impl<'a> Cleanup<'a> {
+    fn of_loop(sandbox: &'a Sandbox, name: &str) -> Cleanup<'a> {
+        Cleanup {
+            sandbox,
+            loops: vec![name.to_string()],
+            kind_clusters: vec![],
+            containers: vec![],
+            networks: vec![],
+        }
+    }
+}
+
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let quiet = |mut c: Command| {
@@ -180,11 +198,7 @@ impl Drop for Cleanup<'_> {
         };
         // Containers first: a bystander on the `kind` network would keep `down` from removing the network.
         for name in &self.containers {
-            quiet({
-                let mut c = Command::new("docker");
-                c.args(["rm", "-f", "-v", name]);
-                c
-            });
+            quiet(docker(&["rm", "-f", "-v", name]));
         }
         for name in &self.kind_clusters {
             quiet(
@@ -196,11 +210,7 @@ impl Drop for Cleanup<'_> {
             quiet(self.sandbox.restate_dev(name, &["down"]));
         }
         for name in &self.networks {
-            quiet({
-                let mut c = Command::new("docker");
-                c.args(["network", "rm", name]);
-                c
-            });
+            quiet(docker(&["network", "rm", name]));
         }
     }
 }
@@ -225,6 +235,7 @@ fn statuses(summary: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The names and UIDs of the pods in `namespace` that are not shutting down.
 async fn pod_uids(client: &kube::Client, namespace: &str) -> BTreeMap<String, String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     pods.list(&ListParams::default())
@@ -232,6 +243,8 @@ async fn pod_uids(client: &kube::Client, namespace: &str) -> BTreeMap<String, St
         .unwrap()
         .items
         .into_iter()
+        // a pod replaced by a rollout may still be shutting down
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
         .map(|p| (p.metadata.name.unwrap(), p.metadata.uid.unwrap()))
         .collect()
 }
@@ -257,20 +270,16 @@ fn node_has_image(node: &str, image: &str) -> bool {
 /// A plain container outside every loop, on the `kind` network, that `down` must leave alone.
 fn bystander(name: &str, image: &str) -> String {
     let container = format!("{name}-bystander");
-    ok(run({
-        let mut c = Command::new("docker");
-        c.args([
-            "create",
-            "--name",
-            &container,
-            "--network",
-            "kind",
-            "--label",
-            "purpose=bystander",
-            image,
-        ]);
-        c
-    }));
+    ok(run(docker(&[
+        "create",
+        "--name",
+        &container,
+        "--network",
+        "kind",
+        "--label",
+        "purpose=bystander",
+        image,
+    ])));
     container
 }
 
@@ -280,13 +289,7 @@ async fn kind_loop_from_nothing_to_down() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("a");
-    let mut cleanup = Cleanup {
-        sandbox: &sandbox,
-        loops: vec![name.clone()],
-        kind_clusters: vec![],
-        containers: vec![],
-        networks: vec![],
-    };
+    let mut cleanup = Cleanup::of_loop(&sandbox, &name);
     let image = node_image();
     let server = restate_server();
     let up_args = [
@@ -465,20 +468,25 @@ async fn kind_loop_from_nothing_to_down() {
     );
 }
 
+/// `reference`, built as the sample plus `lines` (a Dockerfile's tail); its image ID.
+fn derive_from_sample(sample: &str, reference: &str, lines: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!("FROM {sample}\n{lines}\nLABEL app.kubernetes.io/managed-by=restate-dev\n");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    ok(run(docker(&[
+        "build",
+        "-q",
+        "-t",
+        reference,
+        dir.path().to_str().unwrap(),
+    ])));
+    docker_cli(&["image", "inspect", "-f", "{{.Id}}", reference])
+}
+
 /// The sample image, told to start with an argument it refuses: the process prints why and exits.
 fn crash_image(sample: &str) -> String {
     let reference = format!("restate-dev.local/crashing:{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM {sample}\nCMD [\"--crash-on-purpose\"]\nLABEL app.kubernetes.io/managed-by=restate-dev\n"),
-    )
-    .unwrap();
-    ok(run({
-        let mut c = Command::new("docker");
-        c.args(["build", "-q", "-t", &reference]).arg(dir.path());
-        c
-    }));
+    derive_from_sample(sample, &reference, "CMD [\"--crash-on-purpose\"]");
     reference
 }
 
@@ -488,13 +496,7 @@ async fn kind_delete_cluster_removes_our_cluster() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("d");
-    let _cleanup = Cleanup {
-        sandbox: &sandbox,
-        loops: vec![name.clone()],
-        kind_clusters: vec![],
-        containers: vec![],
-        networks: vec![],
-    };
+    let _cleanup = Cleanup::of_loop(&sandbox, &name);
     let image = node_image();
     let server = restate_server();
     ok(run(sandbox.restate_dev(
@@ -574,13 +576,13 @@ async fn up_on_a_context_kind_made() {
     )));
 
     // A kind user's images: loaded with `kind load docker-image`, then named to `up`.
-    let docker = Docker::connect().await.unwrap();
+    let engine = Docker::connect().await.unwrap();
     let ui = Ui::new(None, true);
-    let restate = images::ensure_restate_image(&docker, "unused", Some(Path::new(&restate_server())), &ui)
+    let restate = images::ensure_restate_image(&engine, "unused", Some(Path::new(&restate_server())), &ui)
         .await
         .unwrap()
         .reference;
-    let sample = images::sample_image_from(&docker, Path::new(RESTATE_DEV), &ui)
+    let sample = images::sample_image_from(&engine, Path::new(RESTATE_DEV), &ui)
         .await
         .unwrap();
     for image in [&restate, &sample] {
@@ -640,13 +642,7 @@ async fn an_older_node_image_comes_up() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("o");
-    let _cleanup = Cleanup {
-        sandbox: &sandbox,
-        loops: vec![name.clone()],
-        kind_clusters: vec![],
-        containers: vec![],
-        networks: vec![],
-    };
+    let _cleanup = Cleanup::of_loop(&sandbox, &name);
     let image = env(
         "KIND_TEST_OLD_NODE_IMAGE",
         "`scripts/kind-node-image.sh v1.34.4` builds it and prints it",
@@ -683,20 +679,9 @@ async fn an_older_node_image_comes_up() {
     assert_eq!(labelled(&name), Vec::<String>::new());
 }
 
-/// `docker build` of the sample under `reference`, with a label that makes each build a new image.
+/// The sample rebuilt under `reference`, a new image each `build`; its image ID.
 fn rebuild_sample(sample: &str, reference: &str, build: u32) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        format!("FROM {sample}\nLABEL dev.restate.test-build={build} app.kubernetes.io/managed-by=restate-dev\n"),
-    )
-    .unwrap();
-    ok(run({
-        let mut c = Command::new("docker");
-        c.args(["build", "-q", "-t", reference]).arg(dir.path());
-        c
-    }));
-    docker_cli(&["image", "inspect", "-f", "{{.Id}}", reference])
+    derive_from_sample(sample, reference, &format!("LABEL dev.restate.test-build={build}"))
 }
 
 /// The everyday loop on kind: a service image rebuilt under the same tag is loaded and rolled out, and a stopped
@@ -707,15 +692,9 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("r");
-    let _cleanup = Cleanup {
-        sandbox: &sandbox,
-        loops: vec![name.clone()],
-        kind_clusters: vec![],
-        containers: vec![],
-        networks: vec![],
-    };
-    let docker = Docker::connect().await.unwrap();
-    let sample = images::sample_image_from(&docker, Path::new(RESTATE_DEV), &Ui::new(None, true))
+    let _cleanup = Cleanup::of_loop(&sandbox, &name);
+    let engine = Docker::connect().await.unwrap();
+    let sample = images::sample_image_from(&engine, Path::new(RESTATE_DEV), &Ui::new(None, true))
         .await
         .unwrap();
     let tag = format!("restate-dev.local/rebuilt:{}", std::process::id());
@@ -770,11 +749,7 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     );
 
     // A stopped node (a reboot, Docker Desktop restarting) comes back with one up, on the same URLs.
-    ok(run({
-        let mut c = Command::new("docker");
-        c.args(["stop", &format!("{name}-control-plane")]);
-        c
-    }));
+    ok(run(docker(&["stop", &format!("{name}-control-plane")])));
     let started = Instant::now();
     let back = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
     eprintln!("up after a stop: {:.1}s", started.elapsed().as_secs_f64());

@@ -108,22 +108,18 @@ impl Admin {
         .await
     }
 
-    /// The names of the registered services (`GET /services`).
-    pub async fn services(&self) -> Result<Vec<String>> {
-        let url = self.api.url(&["services"]);
-        let response = self
-            .api
-            .client
-            .get(url.clone())
+    /// The body of a short request that must answer 200; otherwise an error with Restate's own message.
+    async fn short_ok(&self, request: reqwest::RequestBuilder, url: &reqwest::Url) -> Result<String> {
+        let response = request
             .timeout(SHORT_REQUEST)
             .send()
             .await
-            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
+            .map_err(|e| self.api.transport_error(url, SHORT_REQUEST, e))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
+            .map_err(|e| self.api.transport_error(url, SHORT_REQUEST, e))?;
         if status != StatusCode::OK {
             return Err(Error::failed(format!(
                 "{} at {url} answered HTTP {status}: {}",
@@ -131,6 +127,13 @@ impl Admin {
                 Problem::parse(status, &text).message
             )));
         }
+        Ok(text)
+    }
+
+    /// The names of the registered services (`GET /services`).
+    pub async fn services(&self) -> Result<Vec<String>> {
+        let url = self.api.url(&["services"]);
+        let text = self.short_ok(self.api.client.get(url.clone()), &url).await?;
         parse_services(&text).map_err(|e| {
             Error::failed(format!("cannot read the service list from {url}"))
                 .source(e)
@@ -147,28 +150,10 @@ impl Admin {
         let query = format!(
             "SELECT status, retry_count, last_failure, last_failure_error_code FROM sys_invocation WHERE id = '{id}'"
         );
-        let response = self
-            .api
-            .client
-            .post(url.clone())
-            .timeout(SHORT_REQUEST)
+        let request = (self.api.client.post(url.clone()))
             .header(reqwest::header::ACCEPT, "application/json")
-            .json(&serde_json::json!({ "query": query }))
-            .send()
-            .await
-            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| self.api.transport_error(&url, SHORT_REQUEST, e))?;
-        if status != StatusCode::OK {
-            return Err(Error::failed(format!(
-                "{} at {url} answered HTTP {status}: {}",
-                self.api.what,
-                Problem::parse(status, &text).message
-            )));
-        }
+            .json(&serde_json::json!({ "query": query }));
+        let text = self.short_ok(request, &url).await?;
         #[derive(Deserialize)]
         struct Rows {
             rows: Vec<InvocationState>,
