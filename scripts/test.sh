@@ -23,11 +23,12 @@ export KIND_TEST_NODE_IMAGE KIND_TEST_OLD_NODE_IMAGE KIND_TEST_CLI
 echo "==> node image $KIND_TEST_NODE_IMAGE and kind CLI ready in $((SECONDS - started))s" >&2
 
 # Tests that need Docker, restate-server or a cluster are #[ignore]d so that a bare `cargo test` passes anywhere;
-# here everything is installed, so they all run.
+# here everything is installed, so they all run, but for the measuring harnesses (`measure_*`), which the
+# scripts/measure-*.sh scripts run with their inputs.
 echo "==> cargo test (every tier)" >&2
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-cargo test --locked --no-fail-fast -- --include-ignored 2>&1 | tee "$results"
+cargo test --locked --no-fail-fast -- --include-ignored --skip measure_ 2>&1 | tee "$results"
 echo "==> strict schema validation of render" >&2
 bash scripts/validate-manifests.sh
 # The tests build a sample image per restate-dev build; `down --images` removes the ones no container uses, which
