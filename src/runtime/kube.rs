@@ -161,6 +161,9 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let reached = reach(plan, &access).await?;
     let (ingress_url, admin_url) = reached.urls.clone();
     let admin = Admin::new(&admin_url)?;
+    // Right after a stopped node comes back, the workloads' statuses are still those from before the stop until
+    // the kubelet reports again: the admin API itself must answer, where registration will call it.
+    admin.wait_healthy(plan.setup.timeout).await?;
     let ingress = Ingress::new(&ingress_url)?;
     let service_uri = format!("http://{SERVICE_NAME}.{namespace}.svc.cluster.local:{SERVICE_PORT}");
     let target = Target {
