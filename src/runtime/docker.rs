@@ -76,7 +76,16 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             let detail = format!("{restate}, {service}");
             let restate = Image::of(&docker, &restate.reference).await?;
             let service = Image::of(&docker, &service).await?;
-            Ok(Done::ok((restate, service), detail))
+            // Nothing to do for this loop when its containers already run exactly these images.
+            let mut unchanged = true;
+            for (container, image) in [(&names.restate, &restate), (&names.service, &service)] {
+                let running = docker.inspect_container(container).await?.map(|c| c.image_id);
+                unchanged &= running.as_deref() == Some(image.id.as_str());
+            }
+            Ok(match unchanged {
+                true => Done::skipped((restate, service), format!("{detail}, running")),
+                false => Done::ok((restate, service), detail),
+            })
         })
         .await?;
     pipeline
