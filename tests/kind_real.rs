@@ -684,11 +684,11 @@ fn rebuild_sample(sample: &str, reference: &str, build: u32) -> String {
     derive_from_sample(sample, reference, &format!("LABEL dev.restate.test-build={build}"))
 }
 
-/// The everyday loop on kind: a service image rebuilt under the same tag is loaded and rolled out, and a stopped
-/// node comes back with one `up`, on the same URLs, with Restate's state.
+/// The everyday loop on kind: a service image rebuilt under the same tag is loaded and rolled out, while Restate
+/// keeps running with its state.
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
-async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
+async fn a_rebuilt_image_rolls_out_and_restate_keeps_its_state() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("r");
@@ -771,14 +771,7 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     let running = pod.status.unwrap().container_statuses.unwrap()[0].image_id.clone();
     assert_ne!(running, first_running, "the new pod runs the rebuilt image");
 
-    // A stopped node (a reboot, Docker Desktop restarting) comes back with one up, on the same URLs.
-    ok(run(docker(&["stop", &format!("{name}-control-plane")])));
-    let started = Instant::now();
-    let back = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
-    eprintln!("up after a stop: {:.1}s", started.elapsed().as_secs_f64());
-    assert_eq!(back["ingress_url"], summary["ingress_url"]);
-    assert_eq!(back["admin_url"], summary["admin_url"]);
     let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
-    assert_eq!(total, "3", "Restate's state survives the stop");
+    assert_eq!(total, "3", "Restate's state survives the service's rollout");
     ok(run(sandbox.restate_dev(&name, &["down"])));
 }
