@@ -332,16 +332,33 @@ impl Docker {
 
     /// Names of all containers (running or not) carrying every one of `labels`.
     pub async fn list_containers(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        self.list_containers_where(label_filters(labels), "list containers labelled", &describe(labels))
+            .await
+    }
+
+    /// Every container, in any state, attached to `network`: a network's own inspection lists only running ones.
+    pub async fn containers_on_network(&self, network: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([("network".to_string(), vec![network.to_string()])]);
+        self.list_containers_where(filters, "list containers on network", network)
+            .await
+    }
+
+    async fn list_containers_where(
+        &self,
+        filters: HashMap<String, Vec<String>>,
+        what: &str,
+        target: &str,
+    ) -> Result<Vec<String>> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(label_filters(labels)),
+            filters: Some(filters),
             ..Default::default()
         };
         let list = self
             .client
             .list_containers(Some(options))
             .await
-            .map_err(|e| self.fail(e, "list containers labelled", &describe(labels)))?;
+            .map_err(|e| self.fail(e, what, target))?;
         let mut names: Vec<String> = list
             .into_iter()
             .filter_map(|c| c.names?.into_iter().next())

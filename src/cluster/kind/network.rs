@@ -160,8 +160,15 @@ pub async fn remove_if_unused(docker: &Docker, network: &str) -> Result<Outcome>
     if info.labels.get(labels::MANAGED_BY_KEY).map(String::as_str) != Some(labels::MANAGED_BY) {
         return Ok(Outcome::NotOurs);
     }
-    if !info.containers.is_empty() {
-        return Ok(Outcome::InUse(info.containers));
+    // A stopped or never-started container on the network is still its user: it could not start without it.
+    let mut users = info.containers;
+    for name in docker.containers_on_network(network).await? {
+        if !users.contains(&name) {
+            users.push(name);
+        }
+    }
+    if !users.is_empty() {
+        return Ok(Outcome::InUse(users));
     }
     Ok(if docker.remove_network(network).await? {
         Outcome::Removed
