@@ -47,6 +47,7 @@ impl Provider for ExistingContext {
             client,
             reach: Reach::PortForward,
             created: false,
+            node_started: None,
         })
     }
 

@@ -150,6 +150,7 @@ impl Provider for Minikube {
             client,
             reach: Reach::PortForward,
             created: !existed,
+            node_started: None,
         })
     }
 

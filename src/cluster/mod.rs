@@ -17,6 +17,9 @@ pub struct Access {
     pub reach: Reach,
     /// True when this `ensure` created the cluster (false when it reused one).
     pub created: bool,
+    /// When the cluster's node last started, where known (kind). Pod statuses older than that were reported
+    /// before a restart: the pods are being recreated, and their old addresses lead nowhere.
+    pub node_started: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// How Restate's ingress and admin are reached from 127.0.0.1.

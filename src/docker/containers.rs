@@ -12,6 +12,7 @@ use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
 use regex::Regex;
 
 use super::{Docker, is_not_found, label_filters, to_btree, to_hash};
@@ -206,6 +207,8 @@ pub struct ContainerInfo {
     pub ports: Vec<(u16, u16)>,
     /// The container's address on each network it is attached to.
     pub addresses: BTreeMap<String, String>,
+    /// When it last started; `None` if it never has.
+    pub started_at: Option<Timestamp>,
 }
 
 impl Docker {
@@ -327,6 +330,7 @@ impl Docker {
             error: state.error.filter(|e| !e.is_empty()),
             ports,
             addresses,
+            started_at: state.started_at.as_deref().and_then(started_at),
         }))
     }
 
@@ -458,6 +462,12 @@ impl Docker {
     }
 }
 
+/// Docker's `State.StartedAt`; a container that never started carries the zero time.
+fn started_at(text: &str) -> Option<Timestamp> {
+    let at: Timestamp = text.parse().ok()?;
+    (at.as_second() > 0).then_some(at)
+}
+
 fn is_missing_image(error: &Error) -> bool {
     error
         .source
@@ -473,6 +483,14 @@ pub(super) fn describe(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_times_are_read_and_the_zero_time_is_none() {
+        let at = started_at("2026-12-02T00:17:37.173547691Z").expect("a time");
+        assert_eq!(at.as_second(), 1_796_170_657);
+        assert_eq!(started_at("0001-01-01T00:00:00Z"), None);
+        assert_eq!(started_at(""), None);
+    }
 
     #[test]
     fn spec_publishes_on_loopback_and_labels_volumes() {

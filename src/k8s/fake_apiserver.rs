@@ -110,8 +110,22 @@ pub fn version() -> Value {
 
 /// A pod with the given readiness, as a list item.
 pub fn pod(name: &str, ready: bool) -> Value {
-    json!({"metadata": {"name": name}, "status": {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
+    json!({"metadata": {"name": name}, "status": {"phase": "Running", "podIP": POD_IP, "podIPs": [{"ip": POD_IP}],
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
+}
+
+/// The address of every [`pod`].
+pub const POD_IP: &str = "10.244.0.7";
+
+/// An EndpointSlice list that routes to [`POD_IP`], as the controller manager keeps it for a Service whose one
+/// pod is ready.
+pub fn endpoints_to_the_pod() -> Value {
+    crate::k8s::mock::list(
+        "discovery.k8s.io/v1",
+        "EndpointSliceList",
+        vec![json!({"metadata": {"name": "s-1"}, "addressType": "IPv4",
+                    "endpoints": [{"addresses": [POD_IP], "conditions": {"ready": true}}]})],
+    )
 }
 
 async fn serve(

@@ -2,12 +2,14 @@
 //! than watching: one loop both reads readiness and looks at the pods for causes that waiting will not fix, so it
 //! can fail early (with the diagnosis) instead of sitting out the whole timeout on ErrImagePull.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use tokio::time::Instant;
 
@@ -35,20 +37,23 @@ impl Workload {
     }
 }
 
-/// Where a workload stands: ready or not, a short progress text, and the selector of its pods.
+/// Where a workload stands: ready or not, a short progress text, how many pods it wants, and their selector.
 struct Progress {
     ready: bool,
     text: String,
+    want: i32,
     selector: Option<String>,
 }
 
-/// Waits until the workload's pods are all ready and updated. Fails with Kind::Timeout after `timeout`, or
-/// with Kind::Failed once a stuck cause has persisted for [`STUCK_GRACE`]; both carry the diagnosis.
+/// Waits until the workload's pods are all ready and updated, and, with `node_started`, every pod it counts
+/// has reported from a container started since then (after a node restart the last statuses from before it
+/// still say "ready" until the kubelet reports again). Fails with Kind::Timeout after `timeout`, or with
+/// Kind::Failed once a stuck cause has persisted for [`STUCK_GRACE`]; both carry the diagnosis.
 pub async fn wait_ready(
     client: &kube::Client,
     workload: Workload,
-    namespace: &str,
-    name: &str,
+    (namespace, name): (&str, &str),
+    node_started: Option<Timestamp>,
     timeout: Duration,
     ui: &Ui,
 ) -> Result<()> {
@@ -57,11 +62,13 @@ pub async fn wait_ready(
     let mut last = Progress {
         ready: false,
         text: "not seen yet".into(),
+        want: 1,
         selector: None,
     };
+    let target = (workload, namespace, name);
     let outcome = tokio::time::timeout(
         timeout,
-        poll_until_ready(client, workload, namespace, name, &step, &mut last),
+        poll_until_ready(client, target, node_started, &step, &mut last),
     )
     .await;
     let selector = last.selector.clone().unwrap_or_else(|| format!("app={name}"));
@@ -90,9 +97,8 @@ pub async fn wait_ready(
 /// Polls until ready (Ok) or until a stuck cause outlives the grace period (Err with the cause).
 async fn poll_until_ready(
     client: &kube::Client,
-    workload: Workload,
-    namespace: &str,
-    name: &str,
+    (workload, namespace, name): (Workload, &str, &str),
+    node_started: Option<Timestamp>,
     step: &crate::ui::Step,
     last: &mut Progress,
 ) -> std::result::Result<(), String> {
@@ -103,17 +109,23 @@ async fn poll_until_ready(
             Ok(progress) => *last = progress,
             Err(e) => last.text = e,
         }
-        if last.ready {
+        if last.ready && node_started.is_none() {
             return Ok(());
         }
-        let cause = match &last.selector {
-            Some(selector) => match pods.list(&ListParams::default().labels(selector)).await {
-                Ok(list) => list.items.iter().find_map(stuck_cause),
-                Err(_) => None,
-            },
+        let listed = match &last.selector {
+            Some(selector) => pods.list(&ListParams::default().labels(selector)).await.ok(),
             None => None,
         };
-        match cause {
+        let listed = listed.map(|list| list.items).unwrap_or_default();
+        if let (true, Some(since)) = (last.ready, node_started) {
+            let current = listed.iter().filter(|pod| ready_since(pod, since)).count();
+            if i32::try_from(current).is_ok_and(|current| current >= last.want) {
+                return Ok(());
+            }
+            last.ready = false;
+            last.text = format!("{current}/{} ready since the node started", last.want);
+        }
+        match listed.iter().find_map(stuck_cause) {
             Some(cause) => {
                 let since = *stuck_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= STUCK_GRACE {
@@ -128,6 +140,140 @@ async fn poll_until_ready(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// True when the pod is ready and not going away, and each of its containers has run since `since`: a status
+/// claiming a container ran from before the node started is one the kubelet has not renewed yet.
+fn ready_since(pod: &Pod, since: Timestamp) -> bool {
+    // Kubernetes writes whole seconds.
+    let since = Timestamp::from_second(since.as_second()).unwrap_or(since);
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    let containers = status.container_statuses.as_deref().unwrap_or_default();
+    let current = !containers.is_empty()
+        && containers.iter().all(|c| {
+            let started = c
+                .state
+                .as_ref()
+                .and_then(|s| s.running.as_ref())
+                .and_then(|r| r.started_at.as_ref());
+            started.is_some_and(|at| at.0 >= since)
+        });
+    pod.metadata.deletion_timestamp.is_none() && pod_ready(pod) && current
+}
+
+/// Waits until each of `services` (in `namespace`) sends traffic to its ready pods only: its EndpointSlices list
+/// exactly their addresses. Right after a node restart, and for a moment after any rollout, they still list old
+/// pods' addresses, and a connection to an address no pod has leaves the node by its default route.
+pub async fn wait_endpoints(
+    client: &kube::Client,
+    namespace: &str,
+    services: &[&str],
+    timeout: Duration,
+    ui: &Ui,
+) -> Result<()> {
+    let step = ui.step("wait for endpoints");
+    let mut routes = Vec::new();
+    for service in services {
+        let mut last = String::from("not read yet");
+        let polled = tokio::time::timeout(timeout, async {
+            loop {
+                match routing(client, namespace, service).await {
+                    Ok(Routing::Current(to)) => return to,
+                    Ok(Routing::Stale(why)) | Err(why) => last = why,
+                }
+                step.set_message(format!("Service {service}: {last}"));
+                tokio::time::sleep(POLL).await;
+            }
+        })
+        .await;
+        match polled {
+            Ok(to) => routes.push(format!("{service} -> {to}")),
+            Err(_) => {
+                return Err(Error::timeout(format!(
+                    "Service {namespace}/{service} did not route to its ready pods within {}: {last}",
+                    format_duration(timeout)
+                ))
+                .hint(format!(
+                    "the controller manager keeps a Service's endpoints current; `kubectl -n {namespace} get \
+                     endpointslices,pods -o wide` shows both"
+                )));
+            }
+        }
+    }
+    step.done(routes.join(", "));
+    Ok(())
+}
+
+enum Routing {
+    /// The addresses, which are those of the ready pods.
+    Current(String),
+    /// Why not yet.
+    Stale(String),
+}
+
+async fn routing(client: &kube::Client, namespace: &str, service: &str) -> std::result::Result<Routing, String> {
+    let read = |what: &str, e: kube::Error| format!("cannot read its {what}: {}", api_message(&e));
+    let spec = Api::<Service>::namespaced(client.clone(), namespace)
+        .get(service)
+        .await
+        .map_err(|e| read("definition", e))?
+        .spec
+        .unwrap_or_default();
+    let selector = spec.selector.unwrap_or_default();
+    if selector.is_empty() {
+        return Ok(Routing::Current("its own endpoints".into()));
+    }
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&crate::labels::to_selector(&selector)))
+        .await
+        .map_err(|e| read("pods", e))?;
+    let slices = Api::<EndpointSlice>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await
+        .map_err(|e| read("endpoints", e))?;
+    Ok(compare_routes(&pods.items, &slices.items))
+}
+
+/// Whether the slices' ready addresses are exactly the ready pods' addresses (and there is one at least).
+fn compare_routes(pods: &[Pod], slices: &[EndpointSlice]) -> Routing {
+    let ready_pods: BTreeSet<String> = pods
+        .iter()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none() && pod_ready(pod))
+        .flat_map(|pod| pod.status.iter().flat_map(|s| s.pod_ips.iter().flatten()))
+        .map(|ip| ip.ip.clone())
+        .collect();
+    let routed: BTreeSet<String> = slices
+        .iter()
+        .flat_map(|slice| &slice.endpoints)
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        .flat_map(|e| e.addresses.iter().cloned())
+        .collect();
+    let list = |set: &BTreeSet<String>| match set.is_empty() {
+        true => "nothing".to_string(),
+        false => set.iter().cloned().collect::<Vec<_>>().join(", "),
+    };
+    if ready_pods.is_empty() {
+        Routing::Stale("no ready pod yet".into())
+    } else if routed == ready_pods {
+        Routing::Current(list(&routed))
+    } else {
+        Routing::Stale(format!(
+            "routes to {}, its ready pods are at {}",
+            list(&routed),
+            list(&ready_pods)
+        ))
+    }
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    let conditions = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
+    conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 async fn progress(
@@ -176,6 +322,7 @@ fn statefulset_progress(sts: &StatefulSet) -> Progress {
     Progress {
         ready: current && ready >= want && updated >= want,
         text: format!("{ready}/{want} ready"),
+        want,
         selector: spec.and_then(|s| label_selector(&s.selector)),
     }
 }
@@ -196,6 +343,7 @@ fn deployment_progress(deploy: &Deployment) -> Progress {
     Progress {
         ready: current && updated >= want && total <= updated && available >= updated,
         text,
+        want,
         selector: spec.and_then(|s| label_selector(&s.selector)),
     }
 }
@@ -254,8 +402,8 @@ mod tests {
         wait_ready(
             &client,
             Workload::StatefulSet,
-            "restate",
-            "restate",
+            ("restate", "restate"),
+            None,
             Duration::from_secs(60),
             &quiet(),
         )
@@ -284,8 +432,8 @@ mod tests {
         let error = wait_ready(
             &client,
             Workload::StatefulSet,
-            "restate",
-            "restate",
+            ("restate", "restate"),
+            None,
             Duration::from_secs(20),
             &quiet(),
         )
@@ -325,8 +473,8 @@ mod tests {
         let error = wait_ready(
             &client,
             Workload::Deployment,
-            "restate",
-            "greeter",
+            ("restate", "greeter"),
+            None,
             Duration::from_secs(300),
             &quiet(),
         )
@@ -367,5 +515,136 @@ mod tests {
         assert!(!progress.ready);
         assert_eq!(progress.text, "1/1 available, 1 old pods terminating");
         assert_eq!(progress.selector.as_deref(), Some("app=g"));
+    }
+
+    /// A ready `restate-0` at `ip` whose container has run since `started` (seconds of the Unix epoch).
+    fn running_pod(ip: &str, started: i64) -> Value {
+        let started = Timestamp::from_second(started).expect("a time").to_string();
+        json!({"metadata": {"name": "restate-0"}, "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "restate", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                                   "state": {"running": {"startedAt": started}}}]}})
+    }
+
+    const BOOT: i64 = 1_796_170_657;
+
+    #[test]
+    fn only_a_container_started_since_the_node_did_counts() {
+        let boot = Timestamp::from_second(BOOT).unwrap() + std::time::Duration::from_millis(173);
+        let pod = |started| serde_json::from_value::<Pod>(running_pod("10.244.0.5", started)).unwrap();
+        assert!(!ready_since(&pod(BOOT - 60), boot), "a status from before the restart");
+        // Kubernetes writes whole seconds: a container started in the node's own second counts.
+        assert!(ready_since(&pod(BOOT), boot));
+        assert!(ready_since(&pod(BOOT + 9), boot));
+        let mut waiting = running_pod("10.244.0.5", BOOT + 9);
+        waiting["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "ContainerCreating"}});
+        assert!(!ready_since(&serde_json::from_value(waiting).unwrap(), boot));
+    }
+
+    /// After a node restart the StatefulSet still says 1/1 ready: the wait goes on until the pod has reported
+    /// from a container of this boot.
+    #[tokio::test(start_paused = true)]
+    async fn a_status_from_before_the_node_restarted_is_not_trusted() {
+        let (client, server) = mock::client();
+        let reads = AtomicU32::new(0);
+        let serving = tokio::spawn(server.serve(move |seen| match seen.path.as_str() {
+            STS => (200, statefulset(1)),
+            PODS => {
+                let n = reads.fetch_add(1, Ordering::SeqCst);
+                let started = if n < 2 { BOOT - 60 } else { BOOT + 8 };
+                (
+                    200,
+                    mock::list("v1", "PodList", vec![running_pod("10.244.0.5", started)]),
+                )
+            }
+            other => panic!("unexpected request {other}"),
+        }));
+        let boot = Some(Timestamp::from_second(BOOT).unwrap());
+        let target = ("restate", "restate");
+        wait_ready(
+            &client,
+            Workload::StatefulSet,
+            target,
+            boot,
+            Duration::from_secs(60),
+            &quiet(),
+        )
+        .await
+        .expect("ready");
+        drop(client);
+        let paths: Vec<String> = serving.await.expect("server").into_iter().map(|s| s.path).collect();
+        assert_eq!(paths, [STS, PODS, STS, PODS, STS, PODS]);
+    }
+
+    fn slices(addresses: &[(&str, bool)]) -> Vec<EndpointSlice> {
+        let endpoints: Vec<Value> = addresses
+            .iter()
+            .map(|(ip, ready)| json!({"addresses": [ip], "conditions": {"ready": ready}}))
+            .collect();
+        vec![
+            serde_json::from_value(json!({"metadata": {"name": "s"}, "addressType": "IPv4", "endpoints": endpoints}))
+                .unwrap(),
+        ]
+    }
+
+    fn pods(ips: &[&str]) -> Vec<Pod> {
+        ips.iter()
+            .map(|ip| serde_json::from_value(running_pod(ip, BOOT)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn endpoints_are_current_when_they_are_the_ready_pods() {
+        let current = |pods: &[Pod], slices: &[EndpointSlice]| match compare_routes(pods, slices) {
+            Routing::Current(to) => Ok(to),
+            Routing::Stale(why) => Err(why),
+        };
+        let now = pods(&["10.244.0.5"]);
+        assert_eq!(current(&now, &slices(&[("10.244.0.5", true)])), Ok("10.244.0.5".into()));
+        // A terminating old pod's endpoint, no longer ready, is not a route.
+        let draining = slices(&[("10.244.0.5", true), ("10.244.0.2", false)]);
+        assert_eq!(current(&now, &draining), Ok("10.244.0.5".into()));
+        assert_eq!(
+            current(&now, &slices(&[("10.244.0.2", true)])),
+            Err("routes to 10.244.0.2, its ready pods are at 10.244.0.5".into())
+        );
+        assert_eq!(
+            current(&now, &[]),
+            Err("routes to nothing, its ready pods are at 10.244.0.5".into())
+        );
+        assert_eq!(current(&[], &[]), Err("no ready pod yet".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endpoints_that_stay_stale_time_out_saying_where_they_point() {
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+            "/api/v1/namespaces/restate/services/service" => (
+                200,
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "service"},
+                       "spec": {"selector": {"app": "service"}}}),
+            ),
+            PODS => (200, mock::list("v1", "PodList", vec![running_pod("10.244.0.5", BOOT)])),
+            "/apis/discovery.k8s.io/v1/namespaces/restate/endpointslices" => {
+                let slice = json!({"metadata": {"name": "s"}, "addressType": "IPv4",
+                                   "endpoints": [{"addresses": ["10.244.0.2"], "conditions": {"ready": true}}]});
+                (200, mock::list("discovery.k8s.io/v1", "EndpointSliceList", vec![slice]))
+            }
+            other => panic!("unexpected request {other}"),
+        }));
+        let error = wait_endpoints(&client, "restate", &["service"], Duration::from_secs(10), &quiet())
+            .await
+            .expect_err("stale");
+        drop(client);
+        let seen = serving.await.expect("server");
+        assert_eq!(error.kind, Kind::Timeout);
+        assert_eq!(
+            error.message,
+            "Service restate/service did not route to its ready pods within 10.0s: routes to 10.244.0.2, its \
+             ready pods are at 10.244.0.5"
+        );
+        assert!(error.hint.unwrap().contains("get endpointslices"));
+        let pods = seen.iter().find(|s| s.path == PODS).expect("pods read");
+        assert_eq!(pods.query.get("labelSelector").map(String::as_str), Some("app=service"));
     }
 }

@@ -54,7 +54,12 @@ impl Admin {
         let url = self.api.url(&["health"]);
         until(timeout, |left| {
             let bound = left.min(SHORT_REQUEST);
-            let request = self.api.client.get(url.clone()).timeout(bound).send();
+            // A new connection each time: one kept alive to a wrong place (a NodePort whose rules still pointed
+            // at a pod from before a restart) would give the same wrong answer until the timeout.
+            let request = (self.api.client.get(url.clone()))
+                .header(reqwest::header::CONNECTION, "close")
+                .timeout(bound)
+                .send();
             let alive = alive();
             let url = url.clone();
             async move {

@@ -18,7 +18,9 @@ use crate::cluster::{Access, Provider, Reach, Removed, context};
 use crate::config::{DEFAULT_TIMEOUT, LoopSettings, ObjectSettings, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
-use crate::k8s::objects::{self, ADMIN_PORT, INGRESS_PORT, ImageIds, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT};
+use crate::k8s::objects::{
+    self, ADMIN_PORT, INGRESS_PORT, ImageIds, NODE_PORT_SERVICE, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT,
+};
 use crate::k8s::portforward::PortForward;
 use crate::k8s::wait::{self, Workload};
 use crate::k8s::{apply, delete};
@@ -141,8 +143,23 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
                 workloads.push((Workload::Deployment, "kube-system", "coredns"));
             }
             for (workload, namespace, name) in workloads {
-                wait::wait_ready(&access.client, workload, namespace, name, plan.setup.timeout, &ui).await?;
+                let target = (namespace, name);
+                wait::wait_ready(
+                    &access.client,
+                    workload,
+                    target,
+                    access.node_started,
+                    plan.setup.timeout,
+                    &ui,
+                )
+                .await?;
             }
+            // Registration reaches the service, and we reach Restate, through these Services.
+            let mut services = vec![SERVICE_NAME];
+            if node_ports {
+                services.push(NODE_PORT_SERVICE);
+            }
+            wait::wait_endpoints(&access.client, &namespace, &services, plan.setup.timeout, &ui).await?;
             let objects = manifests.len();
             let mut detail = match changed {
                 0 => format!("{objects} objects in namespace {namespace} unchanged, ready"),
@@ -161,8 +178,8 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let reached = reach(plan, &access).await?;
     let (ingress_url, admin_url) = reached.urls.clone();
     let admin = Admin::new(&admin_url)?;
-    // Right after a stopped node comes back, the workloads' statuses are still those from before the stop until
-    // the kubelet reports again: the admin API itself must answer, where registration will call it.
+    // Ready pods and current endpoints are the cluster's word; the admin API must also answer where registration
+    // will call it (a NodePort goes through kube-proxy, which follows the endpoints a moment later).
     admin.wait_healthy(plan.setup.timeout).await?;
     let ingress = Ingress::new(&ingress_url)?;
     let service_uri = format!("http://{SERVICE_NAME}.{namespace}.svc.cluster.local:{SERVICE_PORT}");

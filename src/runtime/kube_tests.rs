@@ -3,7 +3,7 @@
 //! Docker. Restate cannot resolve the in-cluster service name, so the run ends at `register`, with Restate's own
 //! answer having come back through the forward.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +52,7 @@ fn cluster(pod_ports: HashMap<u16, SocketAddr>) -> impl Fn(&Seen) -> Answer + Se
     let deployment = format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments/service");
     let pods = format!("/api/v1/namespaces/{NAMESPACE}/pods");
     let portforward = format!("/api/v1/namespaces/{NAMESPACE}/pods/restate-0/portforward");
+    let slices = format!("/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices");
     move |seen| {
         let mut objects = objects.lock().expect("lock");
         let content_type = seen.content_type.as_deref();
@@ -73,6 +74,7 @@ fn cluster(pod_ports: HashMap<u16, SocketAddr>) -> impl Fn(&Seen) -> Answer + Se
                 "PodList",
                 vec![fake_apiserver::pod("restate-0", true)],
             )),
+            ("GET", _) if seen.path == slices => Answer::ok(fake_apiserver::endpoints_to_the_pod()),
             ("GET", _) if seen.path == portforward => {
                 let port = fake_apiserver::forwarded_port(seen);
                 let target = *pod_ports.get(&port).expect("a port restate-0 listens on");
@@ -213,16 +215,18 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
             "/apis/apps/v1/namespaces/restate/deployments/service",
         ]
     );
-    let picks: Vec<_> = seen
+    // Pods are read by the forwards (Restate's) and by the endpoints wait (the service's, as its Service selects).
+    let selectors: BTreeSet<String> = seen
         .iter()
         .filter(|s| s.path == "/api/v1/namespaces/restate/pods")
+        .filter_map(|s| s.params().get("labelSelector").cloned())
         .collect();
-    assert!(!picks.is_empty());
-    assert!(
-        picks
-            .iter()
-            .all(|s| s.params().get("labelSelector").map(String::as_str) == Some("app=restate"))
-    );
+    assert_eq!(selectors, BTreeSet::from(["app=restate".into(), "app=service".into()]));
+    let slices = seen.iter().filter(|s| s.path.ends_with("/endpointslices"));
+    let services: Vec<_> = slices
+        .filter_map(|s| s.params().get("labelSelector").cloned())
+        .collect();
+    assert_eq!(services, ["kubernetes.io/service-name=service"]);
 
     let annotated: Vec<&Seen> = seen
         .iter()

@@ -169,6 +169,7 @@ impl KindCluster {
             client,
             reach,
             created,
+            node_started: info.started_at,
         })
     }
 
@@ -212,7 +213,6 @@ impl KindCluster {
         }
     }
 
-    /// Reuses the existing node: starts it if stopped, refreshes the kubeconfig entries, checks the API.
     /// Our running node whose bootstrap never wrote admin.conf.
     async fn half_made(&self, info: &ContainerInfo) -> Result<bool> {
         if !info.running || info.labels.get(CLUSTER_LABEL) != Some(&self.name) {
@@ -225,6 +225,7 @@ impl KindCluster {
         Ok(probe.exit_code != 0)
     }
 
+    /// Reuses the existing node: starts it if stopped, refreshes the kubeconfig entries, checks the API.
     async fn reuse(&self, info: ContainerInfo, ui: &Ui) -> Result<Access> {
         let node = self.node_name();
         if info.labels.get(CLUSTER_LABEL) != Some(&self.name) {
@@ -609,6 +610,7 @@ mod tests {
                 (API_SERVER_PORT, 41234),
             ],
             addresses: BTreeMap::new(),
+            started_at: None,
         };
         assert_eq!(
             reach(&node),

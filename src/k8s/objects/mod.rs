@@ -25,6 +25,8 @@ pub const RESTATE_NAME: &str = "restate";
 /// Ports of the `restate` Service (and container).
 pub const ADMIN_PORT: u16 = 9070;
 pub const INGRESS_PORT: u16 = 8080;
+/// The Service that publishes ingress and admin on node ports, where a runtime can reach the node.
+pub const NODE_PORT_SERVICE: &str = "restate-nodeport";
 /// Node ports of `restate-nodeport`, inside the 30000-32767 range; the kind runtime maps host ports onto them.
 pub const INGRESS_NODE_PORT: u16 = 30080;
 pub const ADMIN_NODE_PORT: u16 = 30070;

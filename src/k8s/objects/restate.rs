@@ -15,14 +15,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    ADMIN_NODE_PORT, ADMIN_PORT, INGRESS_NODE_PORT, INGRESS_PORT, RESTATE_NAME, app_label, app_selector, envoy, labels,
-    metadata,
+    ADMIN_NODE_PORT, ADMIN_PORT, INGRESS_NODE_PORT, INGRESS_PORT, NODE_PORT_SERVICE, RESTATE_NAME, app_label,
+    app_selector, envoy, labels, metadata,
 };
 use crate::config::ObjectSettings;
 
 /// The headless Service that gives each node a stable DNS name.
 pub(super) const CLUSTER_SERVICE: &str = "restate-cluster";
-const NODE_PORT_SERVICE: &str = "restate-nodeport";
 const NODE_PORT: u16 = 5122;
 const DATA_VOLUME: &str = "storage";
 const DATA_PATH: &str = "/restate-data";
