@@ -6,8 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "support/loop_probes.rs"]
+mod loop_probes;
 #[path = "support/node_service.rs"]
 mod node_service;
+
+use loop_probes::{invoke, labelled};
 
 fn restate_server() -> String {
     std::env::var("RESTATE_SERVER_BIN")
@@ -129,33 +133,6 @@ fn down(name: &str) -> Output {
 }
 
 /// Everything Docker holds with this loop's label, as "type name" lines.
-fn labelled(name: &str) -> Vec<String> {
-    let filter = format!("label=dev.restate.loop={name}");
-    let mut found = Vec::new();
-    for (kind, args) in [
-        ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
-        ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
-        ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
-    ] {
-        let output = Command::new("docker")
-            .args(&args)
-            .args(["--filter", &filter])
-            .output()
-            .expect("docker CLI runs");
-        assert!(
-            output.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        found.extend(
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .map(|l| format!("{kind} {l}")),
-        );
-    }
-    found
-}
-
 /// Removes the loop even when an assertion failed half-way.
 struct Cleanup(String);
 impl Drop for Cleanup {
@@ -165,18 +142,6 @@ impl Drop for Cleanup {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-async fn invoke(ingress: &str, path: &str, body: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{ingress}/{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("ingress answers");
-    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 #[tokio::test]

@@ -18,6 +18,11 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use restate_dev::{docker::Docker, images, ui::Ui};
 use serde_json::Value;
 
+#[path = "support/loop_probes.rs"]
+mod loop_probes;
+
+use loop_probes::{invoke, labelled};
+
 const RESTATE_DEV: &str = env!("CARGO_BIN_EXE_restate-dev");
 
 /// Tests take turns: one cluster at a time is what two cores hold.
@@ -148,27 +153,6 @@ fn docker_cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// Everything Docker holds with the loop's label, as "type name" lines.
-fn labelled(name: &str) -> Vec<String> {
-    let filter = format!("label=dev.restate.loop={name}");
-    let mut found = Vec::new();
-    for (kind, args) in [
-        ("container", vec!["ps", "-a", "--format", "{{.Names}}"]),
-        ("network", vec!["network", "ls", "--format", "{{.Name}}"]),
-        ("volume", vec!["volume", "ls", "--format", "{{.Name}}"]),
-    ] {
-        let mut args = args.clone();
-        args.extend(["--filter", &filter]);
-        found.extend(
-            docker_cli(&args)
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(|l| format!("{kind} {l}")),
-        );
-    }
-    found
-}
-
 /// Removes the loop (and a kind cluster the test made) even when an assertion failed half-way.
 struct Cleanup<'a> {
     sandbox: &'a Sandbox,
@@ -247,18 +231,6 @@ async fn pod_uids(client: &kube::Client, namespace: &str) -> BTreeMap<String, St
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .map(|p| (p.metadata.name.unwrap(), p.metadata.uid.unwrap()))
         .collect()
-}
-
-async fn invoke(ingress: &str, path: &str, body: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{ingress}/{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .expect("ingress answers");
-    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 /// The node's containerd knows the image by this reference.
@@ -684,11 +656,12 @@ fn rebuild_sample(sample: &str, reference: &str, build: u32) -> String {
     derive_from_sample(sample, reference, &format!("LABEL dev.restate.test-build={build}"))
 }
 
-/// The everyday loop on kind: a service image rebuilt under the same tag is loaded and rolled out, while Restate
-/// keeps running with its state.
+/// The everyday loop on kind: a service image rebuilt under the same tag is loaded and rolled out while Restate
+/// keeps running, and a stopped node (a reboot, Docker Desktop restarting) comes back with one `up`, on the same
+/// URLs, with Restate's state.
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
-async fn a_rebuilt_image_rolls_out_and_restate_keeps_its_state() {
+async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let name = loop_name("r");
@@ -773,5 +746,21 @@ async fn a_rebuilt_image_rolls_out_and_restate_keeps_its_state() {
 
     let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
     assert_eq!(total, "3", "Restate's state survives the service's rollout");
+
+    // Until the kubelet reports again, the cluster still says what it said before the stop ("1/1 ready", the
+    // old pod addresses): up must wait for the new reports, not send requests to addresses no pod has.
+    ok(run(docker(&["stop", &node])));
+    let started = Instant::now();
+    let back = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    eprintln!("up after a stop: {:.1}s", started.elapsed().as_secs_f64());
+    assert_eq!(back["ingress_url"], summary["ingress_url"]);
+    assert_eq!(back["admin_url"], summary["admin_url"]);
+    let steps = statuses(&back);
+    assert_eq!(steps["cluster"], "skipped", "the node is reused: {steps:?}");
+    assert_eq!(steps["verify"], "ok", "{steps:?}");
+    let restarted = pod_uids(&client, "restate").await;
+    assert_eq!(restarted, after, "the same pods, restarted in place");
+    let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
+    assert_eq!(total, "4", "Restate's state survives the stop");
     ok(run(sandbox.restate_dev(&name, &["down"])));
 }
