@@ -15,18 +15,7 @@
 # only; every object has a unique name and is removed on exit.
 set -euo pipefail
 
-rounds=${1:-5}
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ROUNDS]  (a positive number, default 5)" >&2; exit 2; }
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-: "${RESTATE_SERVER_BIN:?source scripts/install-deps.sh first (it exports RESTATE_SERVER_BIN)}"
-if [ -x "$root/target/release/restate-dev" ]; then
-  bin="$root/target/release/restate-dev"
-elif [ -x "$root/target/debug/restate-dev" ]; then
-  bin="$root/target/debug/restate-dev"
-else
-  echo "build first: cargo build --release" >&2
-  exit 1
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/measure-docker-prelude.sh"
 for tool in docker curl python3 sha256sum; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done

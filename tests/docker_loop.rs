@@ -11,7 +11,7 @@ mod loop_probes;
 #[path = "support/node_service.rs"]
 mod node_service;
 
-use loop_probes::{invoke, labelled};
+use loop_probes::{invoke, json, labelled};
 
 fn restate_server() -> String {
     std::env::var("RESTATE_SERVER_BIN")
@@ -45,16 +45,6 @@ fn up_args(restate_binary: &str) -> Vec<String> {
 
 fn run(mut command: Command) -> Output {
     command.output().expect("restate-dev runs")
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 fn up(name: &str, extra: &[&str]) -> Value {

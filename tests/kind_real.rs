@@ -21,7 +21,7 @@ use serde_json::Value;
 #[path = "support/loop_probes.rs"]
 mod loop_probes;
 
-use loop_probes::{invoke, labelled};
+use loop_probes::{invoke, json, labelled};
 
 const RESTATE_DEV: &str = env!("CARGO_BIN_EXE_restate-dev");
 
@@ -130,16 +130,6 @@ fn ok(output: Output) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
 }
 
 fn docker(args: &[&str]) -> Command {

@@ -1,8 +1,21 @@
-//! What the loop tests ask of a running loop from outside: what Docker holds with its label, and an invocation
-//! through its ingress.
+//! What the loop tests read from outside: restate-dev's JSON output, what Docker holds with a loop's label, and
+//! an invocation through the loop's ingress.
 
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
+
+use serde_json::Value;
+
+/// restate-dev's stdout as the one JSON document it must be.
+pub fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
 
 /// Everything Docker holds with the loop's label, as "type name" lines.
 pub fn labelled(name: &str) -> Vec<String> {
