@@ -5,9 +5,11 @@
 #   - kind's inotify limits, and debootstrap and gcc for the kind node image;
 #   - the Restate server and CLI from npm, pinned, under .tools/npm, with the TypeScript SDK for the tests' own
 #     service image (fixtures/node-service; 1.9.1 runs on node 20, while 1.17 needs node 22);
-#   - kubernetes-validate from PyPI, pinned, in .tools/venv.
-# Source it (`. scripts/install-deps.sh`) to get RESTATE_SERVER_BIN, RESTATE_CLI_BIN, RESTATE_NODE_MODULES and
-# KUBERNETES_VALIDATE.
+#   - kubernetes-validate from PyPI, pinned, in .tools/venv;
+#   - actionlint (Go module proxy, pinned, cached under /var/cache/restate-dev/bin) and Debian's shellcheck, for
+#     the GitHub workflow that this machine cannot run.
+# Source it (`. scripts/install-deps.sh`) to get RESTATE_SERVER_BIN, RESTATE_CLI_BIN, RESTATE_NODE_MODULES,
+# KUBERNETES_VALIDATE and ACTIONLINT.
 set -euo pipefail
 
 RESTATE_VERSION=1.7.12
@@ -54,6 +56,22 @@ if ! command -v debootstrap >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1;
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap gcc libc6-dev >/dev/null
 fi
 command -v go >/dev/null 2>&1 || { log "the node image needs Go 1.26 or later on PATH"; exit 1; }
+ACTIONLINT_VERSION=v1.7.12
+ACTIONLINT=/var/cache/restate-dev/bin/actionlint-$ACTIONLINT_VERSION
+if [ ! -x "$ACTIONLINT" ]; then
+  log "building actionlint $ACTIONLINT_VERSION"
+  mkdir -p "$(dirname "$ACTIONLINT")"
+  gobin=$(mktemp -d)
+  GOBIN=$gobin CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  mv "$gobin/actionlint" "$ACTIONLINT"
+  rm -rf "$gobin"
+fi
+export ACTIONLINT
+if ! command -v shellcheck >/dev/null 2>&1; then
+  log "installing shellcheck"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
 
 has_version() { grep -q "\"version\": \"$2\"" "$tools/npm/node_modules/@restatedev/$1/package.json" 2>/dev/null; }
 if [ ! -x "$tools/npm/node_modules/.bin/restate-server" ] || ! has_version restate-server "$RESTATE_VERSION" ||

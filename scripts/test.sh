@@ -11,6 +11,9 @@ echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "==> cargo clippy -D warnings" >&2
 cargo clippy --all-targets --locked -- -D warnings
+# The workflow runs only on GitHub: its syntax, expressions and every `run:` block (through shellcheck) are checked.
+echo "==> actionlint .github/workflows" >&2
+"$ACTIONLINT" -no-color
 # The real Kubernetes tier: a node image and the kind CLI built here (cached under /var/cache/restate-dev; the
 # first build of both takes about 35 minutes on 2 cores, a cached one seconds).
 echo "==> kind node image and kind CLI" >&2
