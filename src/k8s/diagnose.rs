@@ -2,6 +2,8 @@
 //! not scheduled, its recent events and the tail of its logs. Collected best-effort: a failing request becomes a
 //! line of the diagnosis, never an error that hides the rest.
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
 
@@ -50,7 +52,7 @@ pub async fn diagnose(client: &kube::Client, namespace: &str, label_selector: &s
     lines
 }
 
-fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &Pod) -> bool {
     let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
     conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
@@ -181,6 +183,25 @@ fn event_line(event: &Event) -> String {
         event.reason.as_deref().unwrap_or_default(),
         one_line(event.message.as_deref().unwrap_or_default()),
     )
+}
+
+/// What `container` of pod `name` logged within the last `since`, at most `lines` lines; empty when that cannot be
+/// read (a diagnosis goes on without it).
+pub async fn logged_since(
+    client: &kube::Client,
+    namespace: &str,
+    (name, container): (&str, &str),
+    since: Duration,
+    lines: i64,
+) -> String {
+    let params = LogParams {
+        container: Some(container.to_string()),
+        since_seconds: Some(i64::try_from(since.as_secs()).unwrap_or(i64::MAX).max(1)),
+        tail_lines: Some(lines),
+        ..LogParams::default()
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    api.logs(name, &params).await.unwrap_or_default()
 }
 
 /// The last lines of each container that has run; of the previous run when it restarted, since the current one

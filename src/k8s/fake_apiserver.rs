@@ -43,6 +43,8 @@ pub type Upgrade = Box<dyn FnOnce(WebSocketStream<TcpStream>) -> BoxFuture<'stat
 
 pub enum Answer {
     Json(u16, Value),
+    /// A plain-text body, as pod logs are.
+    Text(String),
     /// Switch to a `v4.channel.k8s.io` WebSocket and hand it over.
     WebSocket(Upgrade),
 }
@@ -139,18 +141,16 @@ async fn serve(
             return;
         };
         recorded.lock().expect("lock").push(seen.clone());
-        match handler(&seen) {
-            Answer::Json(status, body) => {
-                let body = body.to_string();
-                let response = format!(
-                    "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    if status < 400 { "OK" } else { "Error" },
-                    body.len()
-                );
-                if socket.write_all(response.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
+        let plain = |status: u16, content_type: &str, body: String| {
+            format!(
+                "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
+                if status < 400 { "OK" } else { "Error" },
+                body.len()
+            )
+        };
+        let response = match handler(&seen) {
+            Answer::Json(status, body) => plain(status, "application/json", body.to_string()),
+            Answer::Text(body) => plain(200, "text/plain", body),
             Answer::WebSocket(take) => {
                 let key = headers.get("sec-websocket-key").expect("a WebSocket key");
                 let response = format!(
@@ -162,6 +162,9 @@ async fn serve(
                 take(WebSocketStream::from_raw_socket(socket, Role::Server, None).await).await;
                 return;
             }
+        };
+        if socket.write_all(response.as_bytes()).await.is_err() {
+            return;
         }
     }
 }

@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::k8s::diagnose::{api_message, diagnose, stuck_cause};
+use crate::k8s::diagnose::{api_message, diagnose, is_ready, stuck_cause};
 use crate::ui::{Ui, format_duration};
 
 const POLL: Duration = Duration::from_secs(1);
@@ -160,7 +160,7 @@ fn ready_since(pod: &Pod, since: Timestamp) -> bool {
                 .and_then(|r| r.started_at.as_ref());
             started.is_some_and(|at| at.0 >= since)
         });
-    pod.metadata.deletion_timestamp.is_none() && pod_ready(pod) && current
+    pod.metadata.deletion_timestamp.is_none() && is_ready(pod) && current
 }
 
 /// Waits until each of `services` (in `namespace`) sends traffic to its ready pods only: its EndpointSlices list
@@ -240,7 +240,7 @@ async fn routing(client: &kube::Client, namespace: &str, service: &str) -> std::
 fn compare_routes(pods: &[Pod], slices: &[EndpointSlice]) -> Routing {
     let ready_pods: BTreeSet<String> = pods
         .iter()
-        .filter(|pod| pod.metadata.deletion_timestamp.is_none() && pod_ready(pod))
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none() && is_ready(pod))
         .flat_map(|pod| pod.status.iter().flat_map(|s| s.pod_ips.iter().flatten()))
         .map(|ip| ip.ip.clone())
         .collect();
@@ -265,15 +265,6 @@ fn compare_routes(pods: &[Pod], slices: &[EndpointSlice]) -> Routing {
             list(&ready_pods)
         ))
     }
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    let conditions = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_deref())
-        .unwrap_or_default();
-    conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 async fn progress(

@@ -23,13 +23,16 @@ use crate::k8s::objects::{
 };
 use crate::k8s::portforward::PortForward;
 use crate::k8s::wait::{self, Workload};
-use crate::k8s::{apply, delete};
+use crate::k8s::{apply, delete, diagnose};
 use crate::pipeline::{Done, Pipeline};
-use crate::restate::{Admin, Ingress};
-use crate::runtime::{Component, LoopStatus, Plan, Summary, Target, register_and_verify, require_local_image};
+use crate::restate::{Admin, Ingress, logged_about};
+use crate::runtime::{Component, LoopStatus, Plan, Stage, Summary, Target, register_and_verify, require_local_image};
 use crate::{images, labels};
 
 pub type AnyProvider = Selected<KindCluster>;
+
+/// How much of Restate's log a registration's diagnosis reads (JSON, one event a line).
+const RESTATE_LOG_LINES: i64 = 200;
 
 /// The provider for a Kubernetes runtime. Docker is connected only where images are built or loaded through it.
 pub async fn provider(plan: &Plan, env: &Env) -> Result<(Option<Docker>, AnyProvider)> {
@@ -187,8 +190,12 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         uri: &service_uri,
         changed: service_changed,
     };
-    let (registration, verified) =
-        register_and_verify(plan, pipeline, &admin, &ingress, &target, async |_| Vec::new()).await?;
+    let registering = std::time::Instant::now();
+    let diagnose = async |stage| {
+        let since = registering.elapsed() + Duration::from_secs(1);
+        diagnosis(&access.client, &namespace, &service_uri, stage, since).await
+    };
+    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &target, diagnose).await?;
     Ok(Summary {
         name: plan.name.clone(),
         runtime: plan.runtime_name(),
@@ -202,6 +209,33 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         forwarded: reached.forwards.is_some(),
         verified,
     })
+}
+
+/// What a failed registration or proof shows beside Restate's error: the service's pods (their state, events and
+/// logs) and, for a registration, what Restate logged about the service meanwhile.
+async fn diagnosis(
+    client: &kube::Client,
+    namespace: &str,
+    service_uri: &str,
+    stage: Stage,
+    since: Duration,
+) -> Vec<String> {
+    let mut lines = diagnose::diagnose(client, namespace, &format!("app={SERVICE_NAME}")).await;
+    if stage == Stage::Verify {
+        return lines;
+    }
+    let restate = format!("{RESTATE_NAME}-0");
+    let logs = diagnose::logged_since(client, namespace, (&restate, RESTATE_NAME), since, RESTATE_LOG_LINES).await;
+    let said = logged_about(&logs, service_uri);
+    if said.is_empty() {
+        lines.push(format!(
+            "Restate ({restate}) has logged nothing about {service_uri} yet"
+        ));
+    }
+    for line in said {
+        lines.push(format!("Restate ({restate}) logged: {line}"));
+    }
+    lines
 }
 
 /// The ID the local Docker gives `reference`, if it has the image.

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,13 +47,17 @@ fn loopback(port: u16) -> SocketAddr {
 /// The API server's side of a cluster where everything applied becomes ready at once: applied objects are kept
 /// by path and read back, workloads with ready status; `restate-0` is the one ready pod, and its ports are the
 /// real restate-server's.
-fn cluster(pod_ports: HashMap<u16, SocketAddr>) -> impl Fn(&Seen) -> Answer + Send + Sync + 'static {
+fn cluster(
+    pod_ports: HashMap<u16, SocketAddr>,
+    restate_log: PathBuf,
+) -> impl Fn(&Seen) -> Answer + Send + Sync + 'static {
     let objects: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
     let sts = format!("/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/restate");
     let deployment = format!("/apis/apps/v1/namespaces/{NAMESPACE}/deployments/service");
     let pods = format!("/api/v1/namespaces/{NAMESPACE}/pods");
     let portforward = format!("/api/v1/namespaces/{NAMESPACE}/pods/restate-0/portforward");
     let slices = format!("/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices");
+    let logs = format!("/api/v1/namespaces/{NAMESPACE}/pods/restate-0/log");
     move |seen| {
         let mut objects = objects.lock().expect("lock");
         let content_type = seen.content_type.as_deref();
@@ -75,6 +80,7 @@ fn cluster(pod_ports: HashMap<u16, SocketAddr>) -> impl Fn(&Seen) -> Answer + Se
                 vec![fake_apiserver::pod("restate-0", true)],
             )),
             ("GET", _) if seen.path == slices => Answer::ok(fake_apiserver::endpoints_to_the_pod()),
+            ("GET", _) if seen.path == logs => Answer::Text(std::fs::read_to_string(&restate_log).unwrap_or_default()),
             ("GET", _) if seen.path == portforward => {
                 let port = fake_apiserver::forwarded_port(seen);
                 let target = *pod_ports.get(&port).expect("a port restate-0 listens on");
@@ -143,7 +149,7 @@ fn plan(timeout: Duration) -> Plan {
 async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin() {
     let restate = restate_server().await;
     let ports = HashMap::from([(9070, loopback(restate.admin)), (8080, loopback(restate.ingress))]);
-    let server = fake_apiserver::start(cluster(ports)).await;
+    let server = fake_apiserver::start(cluster(ports, restate.log.clone())).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let env = Env {
         kubeconfig: Some(kubeconfig(dir.path(), &[(CONTEXT, server.url())])),
@@ -171,6 +177,15 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
         .find(|d| d.starts_with("Restate said: "))
         .expect("Restate's words");
     assert!(said.contains("META0003"), "{said}");
+    // Beside it, what Restate logged about the service meanwhile (read from the pod's log), and the service's pods.
+    assert!(
+        error
+            .details
+            .iter()
+            .any(|d| d.starts_with("Restate (restate-0) logged: ") && d.contains(uri)),
+        "{error:?}"
+    );
+    assert!(error.details.iter().any(|d| d == "pod restate-0: Running"), "{error:?}");
     assert!(took >= timeout && took < timeout + Duration::from_secs(10), "{took:?}");
 
     let steps: Vec<(&str, Status)> = pipeline.steps.iter().map(|s| (s.step, s.status)).collect();
@@ -227,6 +242,12 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
         .filter_map(|s| s.params().get("labelSelector").cloned())
         .collect();
     assert_eq!(services, ["kubernetes.io/service-name=service"]);
+
+    let read = seen.iter().find(|s| s.path.ends_with("/pods/restate-0/log")).expect("Restate's log read");
+    let params = read.params();
+    assert_eq!(params.get("container").map(String::as_str), Some("restate"));
+    let since: u64 = params.get("sinceSeconds").expect("only since registering").parse().unwrap();
+    assert!((1..=30).contains(&since), "{since}");
 
     let annotated: Vec<&Seen> = seen
         .iter()

@@ -13,7 +13,8 @@ pub struct RestateServer {
     pub admin: u16,
     /// The ingress's port on 127.0.0.1.
     pub ingress: u16,
-    log: PathBuf,
+    /// Its stdout and stderr.
+    pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
