@@ -43,6 +43,9 @@ pub const DEFAULT_NODE_IMAGE: &str =
     "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5";
 /// How long a reused cluster's API server gets to answer (after a restart it needs a while).
 const API_WAIT_AFTER_START: Duration = Duration::from_secs(90);
+/// How long a running node's API server may take to answer: seconds normally, but a loaded machine (two clusters
+/// and a build on two cores) has been seen to starve it past 10 s.
+const API_WAIT_RUNNING: Duration = Duration::from_secs(30);
 
 /// One kind cluster, named after the loop.
 pub struct KindCluster {
@@ -277,7 +280,7 @@ impl KindCluster {
         let entries = self.write_kubeconfig(&admin_conf, api_port, ui).await?;
         let access = self.access(&info, &entries, false).await?;
         let bound = if info.running {
-            Duration::from_secs(10)
+            API_WAIT_RUNNING
         } else {
             API_WAIT_AFTER_START
         };
