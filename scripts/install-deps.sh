@@ -6,7 +6,7 @@
 #   - the Restate server and CLI from npm, pinned, under .tools/npm, with the TypeScript SDK for the tests' own
 #     service image (fixtures/node-service; 1.9.1 runs on node 20, while 1.17 needs node 22);
 #   - kubernetes-validate from PyPI, pinned, in .tools/venv;
-#   - actionlint (Go module proxy, pinned, cached under /var/cache/restate-dev/bin) and Debian's shellcheck, for
+#   - actionlint (Go module proxy, pinned, cached in $RESTATE_DEV_CACHE/bin) and Debian's shellcheck, for
 #     the GitHub workflow that this machine cannot run.
 # Source it (`. scripts/install-deps.sh`) to get RESTATE_SERVER_BIN, RESTATE_CLI_BIN, RESTATE_NODE_MODULES,
 # KUBERNETES_VALIDATE and ACTIONLINT.
@@ -56,15 +56,13 @@ if ! command -v debootstrap >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1;
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap gcc libc6-dev >/dev/null
 fi
 command -v go >/dev/null 2>&1 || { log "the node image needs Go 1.26 or later on PATH"; exit 1; }
-ACTIONLINT_VERSION=v1.7.12
-ACTIONLINT=/var/cache/restate-dev/bin/actionlint-$ACTIONLINT_VERSION
+ACTIONLINT=$cache/bin/actionlint-v1.7.12
 if [ ! -x "$ACTIONLINT" ]; then
-  log "building actionlint $ACTIONLINT_VERSION"
-  mkdir -p "$(dirname "$ACTIONLINT")"
-  gobin=$(mktemp -d)
-  GOBIN=$gobin CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
-  mv "$gobin/actionlint" "$ACTIONLINT"
-  rm -rf "$gobin"
+  log "building ${ACTIONLINT##*/}"
+  mkdir -p "$cache/bin"
+  # built straight into the cache under a temporary name, so that a failed build leaves nothing behind
+  GOBIN=$cache/bin CGO_ENABLED=0 go install "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT##*-}"
+  mv "$cache/bin/actionlint" "$ACTIONLINT"
 fi
 export ACTIONLINT
 if ! command -v shellcheck >/dev/null 2>&1; then

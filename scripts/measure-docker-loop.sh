@@ -15,6 +15,7 @@
 # only; every object has a unique name and is removed on exit.
 set -euo pipefail
 
+# shellcheck source=scripts/measure-docker-prelude.sh
 . "$(dirname "${BASH_SOURCE[0]}")/measure-docker-prelude.sh"
 for tool in docker curl python3 sha256sum; do
   command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }

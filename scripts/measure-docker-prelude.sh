@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the measure-docker-*.sh scripts: checks the round count ($1), and sets `rounds`, `root` and `bin`
 # (target/release/restate-dev if built, else target/debug/restate-dev).
 rounds=${1:-5}

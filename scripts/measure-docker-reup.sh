@@ -13,6 +13,7 @@
 # only; the loop and the image have unique names and are removed on exit.
 set -euo pipefail
 
+# shellcheck source=scripts/measure-docker-prelude.sh
 . "$(dirname "${BASH_SOURCE[0]}")/measure-docker-prelude.sh"
 command -v docker >/dev/null || { echo "missing docker" >&2; exit 1; }
 

@@ -29,6 +29,7 @@ cleanup() {
     "$bin" --name "$n" down >/dev/null 2>&1 || true
     "$kind" delete cluster --name "$n" >/dev/null 2>&1 || true
   done
+  docker rmi -f "restate-dev.local/measure-service:$$" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,12 +68,12 @@ for round in $(seq 1 "$rounds"); do
   ours=("$bin" --name "$r" up --node-image "$image" --restate-binary "$RESTATE_SERVER_BIN" --service-image "$own"
     --verify Greeter/greet --verify-body '"kind"')
   rebuild "$round-a"
-  "$kind" load docker-image "$own" --name "$k" >/dev/null 2>&1
+  "$kind" load docker-image "$own" --name "$k" >/dev/null 2>"$work/load.err" || { cat "$work/load.err" >&2; exit 1; }
   "$bin" --name "$k" up --context "kind-$k" --restate-image "$restate_image" --service-image "$own" \
     --verify Greeter/greet --verify-body '"kind"' >/dev/null 2>"$work/ctx.err" || { cat "$work/ctx.err" >&2; exit 1; }
   "${ours[@]}" >/dev/null 2>"$work/up.err" || { cat "$work/up.err" >&2; exit 1; }
   rebuild "$round-b"
-  t=$(now); "$kind" load docker-image "$own" --name "$k" >/dev/null 2>&1
+  t=$(now); "$kind" load docker-image "$own" --name "$k" >/dev/null 2>"$work/load.err" || { cat "$work/load.err" >&2; exit 1; }
   docker exec "$k-control-plane" kubectl -n restate rollout restart deployment/service >/dev/null
   docker exec "$k-control-plane" kubectl -n restate rollout status deployment/service --timeout 5m >/dev/null
   add kind_rebuild "$(since "$t")"

@@ -122,7 +122,6 @@ fn down(name: &str) -> Output {
     output
 }
 
-/// Everything Docker holds with this loop's label, as "type name" lines.
 /// Removes the loop even when an assertion failed half-way.
 struct Cleanup(String);
 impl Drop for Cleanup {

@@ -18,7 +18,7 @@ pub struct Access {
     /// True when this `ensure` created the cluster (false when it reused one).
     pub created: bool,
     /// When the cluster's node last started, where known (kind). Pod statuses older than that were reported
-    /// before a restart: the pods are being recreated, and their old addresses lead nowhere.
+    /// before a restart: the pods' containers are starting again, at new addresses.
     pub node_started: Option<k8s_openapi::jiff::Timestamp>,
 }
 

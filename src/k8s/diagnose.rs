@@ -185,15 +185,15 @@ fn event_line(event: &Event) -> String {
     )
 }
 
-/// What `container` of pod `name` logged within the last `since`, at most `lines` lines; empty when that cannot be
-/// read (a diagnosis goes on without it).
+/// What `container` of pod `name` logged within the last `since`, at most `lines` lines; the API server's words
+/// when it cannot be read.
 pub async fn logged_since(
     client: &kube::Client,
     namespace: &str,
     (name, container): (&str, &str),
     since: Duration,
     lines: i64,
-) -> String {
+) -> std::result::Result<String, String> {
     let params = LogParams {
         container: Some(container.to_string()),
         since_seconds: Some(i64::try_from(since.as_secs()).unwrap_or(i64::MAX).max(1)),
@@ -201,7 +201,7 @@ pub async fn logged_since(
         ..LogParams::default()
     };
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    api.logs(name, &params).await.unwrap_or_default()
+    api.logs(name, &params).await.map_err(|e| api_message(&e))
 }
 
 /// The last lines of each container that has run; of the previous run when it restarted, since the current one

@@ -226,6 +226,13 @@ async fn diagnosis(
     }
     let restate = format!("{RESTATE_NAME}-0");
     let logs = diagnose::logged_since(client, namespace, (&restate, RESTATE_NAME), since, RESTATE_LOG_LINES).await;
+    let logs = match logs {
+        Ok(logs) => logs,
+        Err(why) => {
+            lines.push(format!("cannot read what Restate ({restate}) logged: {why}"));
+            return lines;
+        }
+    };
     let said = logged_about(&logs, service_uri);
     if said.is_empty() {
         lines.push(format!(

@@ -45,8 +45,8 @@ fn loopback(port: u16) -> SocketAddr {
 }
 
 /// The API server's side of a cluster where everything applied becomes ready at once: applied objects are kept
-/// by path and read back, workloads with ready status; `restate-0` is the one ready pod, and its ports are the
-/// real restate-server's.
+/// by path and read back, workloads with ready status; `restate-0` is Restate's ready pod, and its ports are the
+/// real restate-server's; the service has one ready pod too.
 fn cluster(
     pod_ports: HashMap<u16, SocketAddr>,
     restate_log: PathBuf,
@@ -74,11 +74,15 @@ fn cluster(
                 }
                 None => Answer::not_found(seen),
             },
-            ("GET", _) if seen.path == pods => Answer::ok(mock::list(
-                "v1",
-                "PodList",
-                vec![fake_apiserver::pod("restate-0", true)],
-            )),
+            ("GET", _) if seen.path == pods => {
+                let selected = seen.params().get("labelSelector").cloned().unwrap_or_default();
+                let name = if selected == "app=service" {
+                    "service-7d4f9-x2k8q"
+                } else {
+                    "restate-0"
+                };
+                Answer::ok(mock::list("v1", "PodList", vec![fake_apiserver::pod(name, true)]))
+            }
             ("GET", _) if seen.path == slices => Answer::ok(fake_apiserver::endpoints_to_the_pod()),
             ("GET", _) if seen.path == logs => Answer::Text(std::fs::read_to_string(&restate_log).unwrap_or_default()),
             ("GET", _) if seen.path == portforward => {
@@ -185,7 +189,10 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
             .any(|d| d.starts_with("Restate (restate-0) logged: ") && d.contains(uri)),
         "{error:?}"
     );
-    assert!(error.details.iter().any(|d| d == "pod restate-0: Running"), "{error:?}");
+    assert!(
+        error.details.iter().any(|d| d == "pod service-7d4f9-x2k8q: Running"),
+        "{error:?}"
+    );
     assert!(took >= timeout && took < timeout + Duration::from_secs(10), "{took:?}");
 
     let steps: Vec<(&str, Status)> = pipeline.steps.iter().map(|s| (s.step, s.status)).collect();
@@ -243,10 +250,17 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
         .collect();
     assert_eq!(services, ["kubernetes.io/service-name=service"]);
 
-    let read = seen.iter().find(|s| s.path.ends_with("/pods/restate-0/log")).expect("Restate's log read");
+    let read = seen
+        .iter()
+        .find(|s| s.path.ends_with("/pods/restate-0/log"))
+        .expect("Restate's log read");
     let params = read.params();
     assert_eq!(params.get("container").map(String::as_str), Some("restate"));
-    let since: u64 = params.get("sinceSeconds").expect("only since registering").parse().unwrap();
+    let since: u64 = params
+        .get("sinceSeconds")
+        .expect("only since registering")
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&since), "{since}");
 
     let annotated: Vec<&Seen> = seen
