@@ -206,5 +206,15 @@ quiet docker build -q -t "$image" -f "$ctx/Dockerfile.node" "$ctx"
 log "images imported and node image committed in $((SECONDS - t))s"
 for private in "${!parts[@]}"; do docker rmi "$private" >/dev/null 2>&1 || true; done
 docker rmi "$committed" "$base" >/dev/null 2>&1 || true
+# This version's images under other keys (earlier scripts, or builds that stopped half-way) are superseded; one
+# that a container still uses is refused by `docker rmi` and stays.
+superseded=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^restate-dev\.local/kind-node[-a-z/]*:$k8s-" |
+  grep -v -- "-$key\$" || true)
+removed=0
+# a second pass for images that the first pass's removals had still depended on
+for _pass in 1 2; do
+  for old in $superseded; do docker rmi "$old" >/dev/null 2>&1 && removed=$((removed + 1)); done
+done
+[ "$removed" = 0 ] || log "removed $removed superseded images of $k8s"
 log "node image $image ready ($(docker image inspect -f '{{.Size}}' "$image" | awk '{ printf "%d MB", $1 / 1e6 }'))"
 echo "$image"
