@@ -211,27 +211,40 @@ async fn pod_logs(client: &kube::Client, namespace: &str, pod: &Pod) -> Vec<Stri
     let name = pod_name(pod);
     let mut lines = Vec::new();
     for status in container_statuses(pod) {
-        let previous = status.restart_count > 0;
+        let restarted = status.restart_count > 0;
         let started = status
             .state
             .as_ref()
             .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
-        if !previous && !started {
-            continue;
-        }
-        let params = LogParams {
-            container: Some(status.name.clone()),
-            previous,
-            tail_lines: Some(LOG_LINES),
-            ..LogParams::default()
-        };
-        let which = if previous { " (previous run)" } else { "" };
-        match api.logs(name, &params).await {
-            Ok(text) => {
-                lines.push(format!("last log lines of {name}/{}{which}:", status.name));
-                lines.extend(text.lines().map(|l| format!("  | {l}")));
+        // The previous run's log first; in a crash loop the kubelet may have let it go by the time we ask, and
+        // then the current run (which crashed the same way) says as much.
+        let runs = [(true, restarted, " (previous run)"), (false, started, "")];
+        let mut failure = None;
+        for (previous, _, which) in runs.into_iter().filter(|(_, ran, _)| *ran) {
+            let params = LogParams {
+                container: Some(status.name.clone()),
+                previous,
+                tail_lines: Some(LOG_LINES),
+                ..LogParams::default()
+            };
+            match api.logs(name, &params).await {
+                // The kubelet answers 200 with this text when the run's log file is gone.
+                Ok(text) if text.starts_with("unable to retrieve container logs") => {
+                    failure.get_or_insert((which, text.trim().to_string()));
+                }
+                Ok(text) => {
+                    lines.push(format!("last log lines of {name}/{}{which}:", status.name));
+                    lines.extend(text.lines().map(|l| format!("  | {l}")));
+                    failure = None;
+                    break;
+                }
+                Err(e) => {
+                    failure.get_or_insert((which, api_message(&e)));
+                }
             }
-            Err(e) => lines.push(format!("no logs of {name}/{}{which}: {}", status.name, api_message(&e))),
+        }
+        if let Some((which, why)) = failure {
+            lines.push(format!("no logs of {name}/{}{which}: {why}", status.name));
         }
     }
     lines
@@ -320,6 +333,36 @@ pub(crate) mod tests {
         assert!(text.contains("pod service-old: Running"), "{text}");
         assert!(text.contains("last log lines of restate-0/restate (previous run):\n  | error: unexpected"));
         assert!(!text.contains("last log lines of service-old"), "{text}");
+    }
+
+    /// In a crash loop the kubelet may have dropped the previous run's log file (it answers 200 with "unable to
+    /// retrieve container logs"); the current run, which crashed the same way, is shown instead.
+    #[tokio::test]
+    async fn a_previous_log_that_is_gone_gives_way_to_the_current_run() {
+        let mut pod = crash_loop_pod();
+        pod["status"]["containerStatuses"][0]["state"] = json!({"terminated": {"exitCode": 2, "reason": "Error"}});
+        let (client, server) = mock::client();
+        let serving = tokio::spawn(server.serve(move |seen| match seen.path.as_str() {
+            "/api/v1/namespaces/restate/pods" => (200, mock::list("v1", "PodList", vec![pod.clone()])),
+            "/api/v1/namespaces/restate/events" => (200, mock::list("v1", "EventList", vec![])),
+            "/api/v1/namespaces/restate/pods/restate-0/log" => match seen.query.get("previous").map(String::as_str) {
+                Some("true") => (
+                    200,
+                    json!("unable to retrieve container logs for containerd://3390e5\n"),
+                ),
+                _ => (200, json!("error: --crash-on-purpose\n")),
+            },
+            other => panic!("unexpected request {other}"),
+        }));
+        let lines = diagnose(&client, "restate", "app=restate").await;
+        drop(client);
+        serving.await.expect("server");
+        let text = lines.join("\n");
+        assert!(
+            text.contains("last log lines of restate-0/restate:\n  | error: --crash-on-purpose"),
+            "{text}"
+        );
+        assert!(!text.contains("unable to retrieve"), "{text}");
     }
 
     #[tokio::test]
