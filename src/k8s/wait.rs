@@ -654,24 +654,28 @@ mod tests {
         assert!(matches!(compare_routes(&pods, &v4, &both), Routing::Stale(_)));
     }
 
-    /// A role that may not list EndpointSlices loses the check at once, with a warning, not after the timeout.
-    #[tokio::test(start_paused = true)]
-    async fn endpoints_we_may_not_read_are_not_waited_for() {
-        let (client, server) = mock::client();
-        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
+    /// The API server's side of Service `service` with one ready pod at 10.244.0.5, answering its EndpointSlice
+    /// list with `slices`.
+    fn service_with_one_pod(slices: (u16, Value)) -> impl FnMut(&mock::Seen) -> (u16, Value) {
+        move |seen| match seen.path.as_str() {
             "/api/v1/namespaces/restate/services/service" => (
                 200,
                 json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "service"},
                        "spec": {"selector": {"app": "service"}}}),
             ),
             PODS => (200, mock::list("v1", "PodList", vec![running_pod("10.244.0.5", BOOT)])),
-            "/apis/discovery.k8s.io/v1/namespaces/restate/endpointslices" => (
-                403,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
-                       "message": "endpointslices.discovery.k8s.io is forbidden: User \"dev\" cannot list"}),
-            ),
+            "/apis/discovery.k8s.io/v1/namespaces/restate/endpointslices" => slices.clone(),
             other => panic!("unexpected request {other}"),
-        }));
+        }
+    }
+
+    /// A role that may not list EndpointSlices loses the check at once, with a warning, not after the timeout.
+    #[tokio::test(start_paused = true)]
+    async fn endpoints_we_may_not_read_are_not_waited_for() {
+        let (client, server) = mock::client();
+        let forbidden = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+            "code": 403, "message": "endpointslices.discovery.k8s.io is forbidden: User \"dev\" cannot list"});
+        let serving = tokio::spawn(server.serve(service_with_one_pod((403, forbidden))));
         let started = Instant::now();
         wait_endpoints(&client, "restate", &["service"], Duration::from_secs(300), &quiet())
             .await
@@ -684,20 +688,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn endpoints_that_stay_stale_time_out_saying_where_they_point() {
         let (client, server) = mock::client();
-        let serving = tokio::spawn(server.serve(|seen| match seen.path.as_str() {
-            "/api/v1/namespaces/restate/services/service" => (
-                200,
-                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "service"},
-                       "spec": {"selector": {"app": "service"}}}),
-            ),
-            PODS => (200, mock::list("v1", "PodList", vec![running_pod("10.244.0.5", BOOT)])),
-            "/apis/discovery.k8s.io/v1/namespaces/restate/endpointslices" => {
-                let slice = json!({"metadata": {"name": "s"}, "addressType": "IPv4",
-                                   "endpoints": [{"addresses": ["10.244.0.2"], "conditions": {"ready": true}}]});
-                (200, mock::list("discovery.k8s.io/v1", "EndpointSliceList", vec![slice]))
-            }
-            other => panic!("unexpected request {other}"),
-        }));
+        let slice = json!({"metadata": {"name": "s"}, "addressType": "IPv4",
+                           "endpoints": [{"addresses": ["10.244.0.2"], "conditions": {"ready": true}}]});
+        let stale = mock::list("discovery.k8s.io/v1", "EndpointSliceList", vec![slice]);
+        let serving = tokio::spawn(server.serve(service_with_one_pod((200, stale))));
         let error = wait_endpoints(&client, "restate", &["service"], Duration::from_secs(10), &quiet())
             .await
             .expect_err("stale");
