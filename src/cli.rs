@@ -80,6 +80,9 @@ pub enum Command {
     /// Show what exists for this name, its health, and the URLs.
     #[command(after_help = "Examples:\n  restate-dev status\n  restate-dev status --output json")]
     Status(StatusArgs),
+    /// List every loop on this machine: its runtime, health and URLs.
+    #[command(after_help = "Examples:\n  restate-dev list\n  restate-dev list --output json")]
+    List,
     /// Run up, verify and down in one command, for CI; writes a JSON report and sets the exit code.
     #[command(after_help = "Examples:\n  \
         restate-dev smoke --output json\n  \
@@ -234,7 +237,7 @@ pub struct UpArgs {
     pub retain: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DownArgs {
     /// Remove only what was installed into the cluster; keep the cluster.
     #[arg(long)]
@@ -245,6 +248,9 @@ pub struct DownArgs {
     /// Uninstall from this kube context (needed for loops made with `up --context`).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// The loop's runtime; not needed (the loop is found wherever it is), but checked when given.
+    #[arg(long, value_enum, value_name = "RUNTIME", conflicts_with = "context")]
+    pub runtime: Option<RuntimeKind>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +258,9 @@ pub struct StatusArgs {
     /// Look in this kube context too (for loops made with `up --context`).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// The loop's runtime; not needed (the loop is found wherever it is), but checked when given.
+    #[arg(long, value_enum, value_name = "RUNTIME", conflicts_with = "context")]
+    pub runtime: Option<RuntimeKind>,
 }
 
 #[derive(Debug, Args)]
@@ -303,10 +312,11 @@ impl Identity {
             Command::Up(args) => place(&args.setup.place),
             Command::Smoke(args) => place(&args.up.setup.place),
             Command::Doctor(args) => place(&args.place),
-            Command::Down(DownArgs { context, .. })
-            | Command::Status(StatusArgs { context })
-            | Command::PortForward(PortForwardArgs { context, .. }) => (None, context.clone()),
-            Command::Render(_) | Command::ServeSample => (None, None),
+            Command::Down(DownArgs { context, runtime, .. }) | Command::Status(StatusArgs { context, runtime }) => {
+                (*runtime, context.clone())
+            }
+            Command::PortForward(PortForwardArgs { context, .. }) => (None, context.clone()),
+            Command::Render(_) | Command::List | Command::ServeSample => (None, None),
         };
         Identity {
             config: cli.global.config.clone(),
@@ -319,10 +329,11 @@ impl Identity {
     /// The flags `restate-dev VERB` takes of these, each with a leading space.
     pub fn flags(&self, verb: &str) -> String {
         let (name, runtime, context) = match verb {
-            "up" | "smoke" => (true, true, true),
-            "down" | "status" | "port-forward" => (true, false, true),
+            "up" | "smoke" | "down" | "status" => (true, true, true),
+            "port-forward" => (true, false, true),
             "doctor" => (false, true, true),
             "render" => (true, false, false),
+            "list" => (false, false, false),
             _ => return String::new(),
         };
         let mut flags = String::new();
@@ -365,10 +376,15 @@ impl Identity {
             let after = command["restate-dev ".len()..].trim_start();
             let verb_len = after.find(' ').unwrap_or(after.len());
             let (verb, args) = after.split_at(verb_len);
+            // `--runtime` and `--context` both say where the loop is: a hint that names one takes neither.
+            let given = |flag: &str| match flag {
+                "runtime" | "context" => args.contains("--runtime") || args.contains("--context"),
+                _ => args.contains(&format!("--{flag}")),
+            };
             let missing: String = self
                 .flags(verb)
                 .split(" --")
-                .filter(|f| !f.is_empty() && !args.contains(&format!("--{}", f.split(' ').next().unwrap_or(f))))
+                .filter(|f| !f.is_empty() && !given(f.split(' ').next().unwrap_or(f)))
                 .map(|f| format!(" --{f}"))
                 .collect();
             out.push_str(&format!("`restate-dev {verb}{missing}{args}`"));
@@ -402,20 +418,34 @@ mod tests {
         let id = identity(&["up", "--runtime", "docker", "--name", "x"]);
         assert_eq!(
             id.respell("run `restate-dev up` again, or `restate-dev down` to remove it; `restate-dev status` shows it"),
-            "run `restate-dev up --name x --runtime docker` again, or `restate-dev down --name x` to remove it; \
-             `restate-dev status --name x` shows it"
+            "run `restate-dev up --name x --runtime docker` again, or `restate-dev down --name x --runtime docker` \
+             to remove it; `restate-dev status --name x --runtime docker` shows it"
         );
         assert_eq!(
             id.respell("`restate-dev up --retain` keeps it"),
             "`restate-dev up --name x --runtime docker --retain` keeps it"
         );
-        assert_eq!(id.respell("`restate-dev down --name x`"), "`restate-dev down --name x`");
+        assert_eq!(
+            id.respell("`restate-dev down --name x`"),
+            "`restate-dev down --runtime docker --name x`"
+        );
         let id = identity(&["--config", "my dev.yaml", "status", "--context", "prod"]);
         assert_eq!(
             id.respell("`restate-dev down` or `kubectl get pods`"),
             "`restate-dev down --config 'my dev.yaml' --context prod` or `kubectl get pods`"
         );
         assert_eq!(identity(&["up"]).respell("`restate-dev down`"), "`restate-dev down`");
+        // A hint that says where the loop is keeps its word: the user's own --runtime or --context is not added.
+        let id = identity(&["status", "--name", "x", "--context", "prod"]);
+        assert_eq!(
+            id.respell("`restate-dev up --runtime docker` repairs it"),
+            "`restate-dev up --name x --runtime docker` repairs it"
+        );
+        let id = identity(&["down", "--name", "x", "--runtime", "docker"]);
+        assert_eq!(
+            id.respell("`restate-dev status`"),
+            "`restate-dev status --name x --runtime docker`"
+        );
         assert_eq!(
             id.respell("an unclosed `restate-dev down"),
             "an unclosed `restate-dev down"

@@ -501,3 +501,37 @@ fn a_closed_stdout_ends_render_quietly_as_git_does() {
         }
     }
 }
+
+/// `status` and `down` take `--runtime` as `up` does (users type it by symmetry), parse it as `up` does, and
+/// refuse it beside `--context`. A good one gets past parsing: with no Docker, the error is Docker's (exit 3).
+#[test]
+fn status_and_down_take_runtime_as_up_does() {
+    for verb in ["status", "down"] {
+        let mut command = restate_dev();
+        command.args([verb, "--runtime", "x"]);
+        refused(command, &["invalid value 'x'", "--runtime", "kind, docker, minikube"]);
+        let mut command = restate_dev();
+        command.args([verb, "--runtime", "docker", "--context", "prod"]);
+        refused(command, &["--runtime", "--context", "cannot be used with"]);
+        let output = restate_dev()
+            .args([verb, "--runtime", "docker", "--name", "nothing-here"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{verb}: {stderr}");
+        assert!(stderr.contains("/nonexistent/docker.sock"), "{verb}: {stderr}");
+    }
+}
+
+#[test]
+fn list_says_so_when_docker_is_unreachable() {
+    let output = restate_dev()
+        .args(["list"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("/nonexistent/docker.sock"), "{stderr}");
+}

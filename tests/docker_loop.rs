@@ -816,3 +816,157 @@ fn a_second_signal_during_smokes_teardown_aborts_at_once() {
         "{seen}{rest}"
     );
 }
+
+/// restate-dev with no `--name` of the tests' making: `args` say it.
+fn restate_dev_raw(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restate-dev"));
+    command.args(args).env_remove("DOCKER_HOST");
+    command
+}
+
+/// A loop remembers what it is. Made with the user's image, a bare `up --name X` (no runtime, image, verify or
+/// Restate binary) re-ups it as it is: the same service container, the user's services alone registered, the
+/// same URLs. A changed value is said in one line. `status` and `down` need no runtime and check one given,
+/// `list` shows the loop, a misspelt name is told the loops that exist, and the hint of an unhealthy loop, run
+/// exactly as printed, repairs it as the docker loop it is. `--service-image sample` goes back to the sample.
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn a_loop_remembers_what_it_is_and_is_found_without_its_runtime() {
+    let name = loop_name("remember");
+    let docker = connected().await;
+    let base = node_service::base(&docker).await;
+    let tag = format!("restate-dev.local/{name}-svc:dev");
+    let _images = Images(vec![tag.clone()]);
+    let _cleanup = Cleanup(name.clone());
+    node_service::build(&docker, &base, &tag, &[("GREETING", "Hi from mine")]).await;
+    let first = up(
+        &name,
+        &[
+            "--service-image",
+            &tag,
+            "--verify",
+            "Greeter/greet",
+            "--verify-body",
+            "\"Ada\"",
+        ],
+    );
+    let service = format!("{name}-service");
+    let container = docker_cli(&["inspect", "--format", "{{.Id}}", &service]);
+
+    let again = json(&run(restate_dev(&name, &["up", "--output", "json"])));
+    assert_eq!(again["runtime"], "docker", "{again}");
+    assert_eq!(
+        again["services"],
+        serde_json::json!(["Greeter"]),
+        "the user's services alone: {again}"
+    );
+    assert_eq!(again["verified"]["answer"], "Hi from mine, Ada!", "{again}");
+    assert_eq!(again["ingress_url"], first["ingress_url"]);
+    assert_eq!(again["admin_url"], first["admin_url"]);
+    let steps: Vec<(String, String)> = again["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().into(), s["status"].as_str().unwrap().into()))
+        .collect();
+    assert!(steps.contains(&("install".into(), "skipped".into())), "{steps:?}");
+    assert_eq!(
+        docker_cli(&["inspect", "--format", "{{.Id}}", &service]),
+        container,
+        "the same container"
+    );
+
+    // A given value over a recorded one: applied, and said in one line from what to what.
+    let output = run(restate_dev(
+        &name,
+        &["up", "--verify", "Greeter/greet", "--verify-body", "\"Bob\""],
+    ));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr.matches(" → ").count(), 1, "{stderr}");
+    assert!(stderr.contains("verify-body: \"Ada\" → \"Bob\""), "{stderr}");
+    assert!(
+        stdout.contains(r#"verified  Greeter/greet -> "Hi from mine, Bob!""#),
+        "{stdout}"
+    );
+
+    // Another runtime would leave this loop behind: refused, and nothing changes.
+    let output = run(restate_dev(&name, &["up", "--runtime", "kind"]));
+    assert_clean_failure(&output, 2, &["runs on docker", "--runtime docker"]);
+
+    // status and down find it with no runtime, take a matching one, and refuse another.
+    for extra in [&[][..], &["--runtime", "docker"]] {
+        let output = run(restate_dev(&name, &[&["status", "--output", "json"], extra].concat()));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(json(&output)["runtime"], "docker");
+    }
+    for verb in ["status", "down"] {
+        let output = run(restate_dev(&name, &[verb, "--runtime", "kind"]));
+        assert_clean_failure(&output, 2, &["runs on docker, not on kind"]);
+    }
+
+    let listed = json(&run(restate_dev_raw(&["list", "--output", "json"])));
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} is not listed: {listed}"))
+        .clone();
+    assert_eq!(row["runtime"], "docker", "{row}");
+    assert_eq!(row["healthy"], true, "{row}");
+    assert_eq!(row["ingress_url"], first["ingress_url"], "{row}");
+    assert_eq!(row["admin_url"], first["admin_url"], "{row}");
+
+    // A misspelt name: status fails naming the loops that exist; down removes nothing and says the same.
+    let typo = format!("{name}x");
+    let output = run(restate_dev(&typo, &["status"]));
+    assert_clean_failure(
+        &output,
+        1,
+        &[&format!("no loop named {typo} exists"), &format!("{name} (docker)")],
+    );
+    let output = run(restate_dev(&typo, &["down"]));
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Nothing to remove") && stdout.contains(&format!("{name} (docker)")),
+        "{stdout}"
+    );
+
+    // An unhealthy loop's hint, run exactly as printed, repairs it as the docker loop it is.
+    docker_cli(&["stop", &service]);
+    let output = run(restate_dev(&name, &["status"]));
+    assert_clean_failure(&output, 1, &["is not healthy"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let hint = stderr.lines().find(|l| l.contains("hint:")).unwrap();
+    let printed = hint.split('`').nth(1).unwrap();
+    let words: Vec<&str> = printed.split_whitespace().collect();
+    assert_eq!(words[0], "restate-dev", "{hint}");
+    assert_eq!(words[1], "up", "{hint}");
+    let repaired = json(&run(restate_dev_raw(&[&words[1..], &["--output", "json"]].concat())));
+    assert_eq!(repaired["runtime"], "docker", "{repaired}");
+    assert_eq!(repaired["services"], serde_json::json!(["Greeter"]), "{repaired}");
+    assert_eq!(repaired["verified"]["answer"], "Hi from mine, Bob!", "{repaired}");
+    assert_eq!(repaired["ingress_url"], first["ingress_url"]);
+
+    // The built-in sample again, with its own proof.
+    let output = run(restate_dev(&name, &["up", "--service-image", "sample"]));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("service-image: {tag} → sample")), "{stderr}");
+    assert!(
+        stdout.contains("Counter") && stdout.contains("verified  Greeter/greet"),
+        "{stdout}"
+    );
+
+    let output = run(restate_dev(&name, &["down"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(labelled(&name), Vec::<String>::new());
+}

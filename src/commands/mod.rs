@@ -2,6 +2,7 @@
 
 mod doctor;
 mod down;
+mod list;
 mod port_forward;
 mod render;
 mod serve_sample;
@@ -9,9 +10,11 @@ mod smoke;
 mod status;
 mod up;
 
-use crate::cli::{Command, GlobalArgs};
+use crate::cli::{Command, GlobalArgs, RuntimeKind};
 use crate::config::Layers;
+use crate::docker::Docker;
 use crate::error::{Error, Result};
+use crate::runtime::record;
 use crate::signals::Signals;
 use crate::ui::Ui;
 
@@ -34,6 +37,72 @@ impl Ctx {
             .objects(&self.global, &crate::cli::ObjectArgs::default())?
             .namespace)
     }
+
+    /// Loop `name` as `status` and `down` find it, with no runtime flag: where it is (its record on this machine's
+    /// Docker), checked against the `--runtime` or `--context` given, and its namespace and context (those given
+    /// over those recorded). Docker may be unreachable when a context is given: such a loop is found through it.
+    pub async fn find_loop(&self, name: &str, runtime: Option<RuntimeKind>, context: Option<&str>) -> Result<Place> {
+        let found = match (Docker::connect().await, context) {
+            (Ok(docker), _) => record::find(&docker, name).await?,
+            (Err(_), Some(_)) => None,
+            (Err(e), None) => return Err(e),
+        };
+        if let Some(found) = &found {
+            let given = match (runtime, context) {
+                (Some(runtime), _) => Some(format!("{runtime:?}").to_lowercase()),
+                (None, Some(context)) => Some(format!("context {context}")),
+                (None, None) => None,
+            };
+            if let Some(given) = given.filter(|given| *given != found.record.place()) {
+                return Err(
+                    Error::usage(format!("loop {name} runs on {}, not on {given}", found.record.place())).hint(
+                        format!(
+                            "leave the runtime out (the loop is found wherever it is), or give {}",
+                            found.record.place_flag()
+                        ),
+                    ),
+                );
+            }
+        }
+        let layers = match &found {
+            Some(found) => self.layers.clone().with_record(name, &found.record),
+            None => self.layers.clone(),
+        };
+        let namespace = layers
+            .objects(&self.global, &crate::cli::ObjectArgs::default())?
+            .namespace;
+        let recorded_context = found.as_ref().and_then(|f| f.record.get("context"));
+        Ok(Place {
+            context: context.or(recorded_context).map(str::to_string),
+            namespace,
+        })
+    }
+}
+
+/// Where a loop is, for `status` and `down`.
+pub struct Place {
+    pub namespace: String,
+    pub context: Option<String>,
+}
+
+/// The loops on this machine with where each runs, for messages about a name that has none.
+pub async fn other_loops() -> Vec<(String, String)> {
+    let Ok(docker) = Docker::connect().await else {
+        return Vec::new();
+    };
+    let mut loops = Vec::new();
+    for name in record::loop_names(&docker).await.unwrap_or_default() {
+        if let Ok(Some(found)) = record::find(&docker, &name).await {
+            loops.push((name, found.record.place()));
+        }
+    }
+    loops
+}
+
+/// `a (docker), b (kind)`.
+pub fn describe_loops(loops: &[(String, String)]) -> String {
+    let named: Vec<String> = loops.iter().map(|(name, place)| format!("{name} ({place})")).collect();
+    named.join(", ")
 }
 
 /// Runs `command`. A signal ends it at once (exit 130 or 143), except for the verbs that handle signals
@@ -47,6 +116,7 @@ pub async fn run(ctx: &Ctx, command: Command, signals: Signals) -> Result<()> {
         Command::Up(args) => until_signal(up::run(ctx, &args), signals).await,
         Command::Down(args) => until_signal(down::run(ctx, &args), signals).await,
         Command::Status(args) => until_signal(status::run(ctx, &args), signals).await,
+        Command::List => until_signal(list::run(ctx), signals).await,
         Command::Doctor(args) => until_signal(doctor::run(ctx, &args), signals).await,
     }
 }

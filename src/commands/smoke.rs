@@ -157,6 +157,7 @@ async fn tear_down(ctx: &Ctx, plan: &Plan, pipeline: &mut Pipeline) -> Result<()
                 keep_cluster: false,
                 images: false,
                 context,
+                runtime: None,
             };
             let removed = runtime::down(&plan.name, &plan.objects.namespace, &down, &ctx.ui).await?;
             Ok(Done::ok((), format!("{} removed", removed.len())))

@@ -2,9 +2,11 @@
 
 use crate::cli::UpArgs;
 use crate::commands::Ctx;
-use crate::error::Result;
+use crate::config::{Record, VERIFY_KEYS};
+use crate::docker::Docker;
+use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
-use crate::runtime::{self, Plan, Summary};
+use crate::runtime::{self, Plan, Summary, record};
 use crate::ui::{Ui, format_duration};
 
 pub async fn run(ctx: &Ctx, args: &UpArgs) -> Result<()> {
@@ -24,7 +26,7 @@ pub async fn execute(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Resul
 pub async fn plan_step(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Result<Plan> {
     pipeline
         .step("plan", async |_| {
-            plan(ctx, args).map(|plan| {
+            plan(ctx, args).await.map(|plan| {
                 let detail = format!("loop {} on {}", plan.name, plan.runtime_name());
                 Done::ok(plan, detail)
             })
@@ -32,15 +34,59 @@ pub async fn plan_step(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Res
         .await
 }
 
-pub fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
-    let objects = ctx.layers.objects(&ctx.global, &args.objects)?;
-    let setup = ctx.layers.setup(&args.setup, &objects)?;
+/// The settings: those given, over what is recorded on the loop when it exists (so a bare `up --name X` re-ups
+/// it as it is). Each recorded value a given one changes is said in one line; a loop cannot change its runtime.
+pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
+    let name = ctx.name()?;
+    let found = match Docker::connect().await {
+        Ok(docker) => record::find(&docker, &name).await?,
+        // The preflight says so, after the settings were checked; an existing context needs no Docker.
+        Err(_) => None,
+    };
+    let mut layers = ctx.layers.clone();
+    if let Some(found) = &found {
+        layers = layers.with_record(&name, &found.record);
+    }
+    let objects = layers.objects(&ctx.global, &args.objects)?;
+    let recorded_image = found.as_ref().and_then(|f| f.record.get("service-image"));
+    if objects.service_image.is_none() && recorded_image.is_some() {
+        // The recorded proof was of the custom image; the sample has its own.
+        layers.forget_recorded(VERIFY_KEYS);
+    }
+    let setup = layers.setup(&args.setup, &objects)?;
+    let record = layers.record(&args.objects, &args.setup, &setup.runtime)?;
+    if let Some(found) = &found {
+        if found.record.place() != record.place() {
+            return Err(cannot_move(&name, &found.record, &record));
+        }
+        if found.recorded {
+            for change in found.record.changes(&record) {
+                ctx.ui.info(change);
+            }
+        }
+    }
     Ok(Plan {
         name: objects.name.clone(),
         objects,
         setup,
         retain: args.retain,
+        record,
     })
+}
+
+/// A loop stays where it was made: on another runtime or context, `up` would make a second loop of that name
+/// and leave the first one behind, where no command of this name would reach it.
+fn cannot_move(name: &str, old: &Record, new: &Record) -> Error {
+    Error::usage(format!(
+        "loop {name} runs on {}, and cannot move to {}: `up` would leave the {} loop behind",
+        old.place(),
+        new.place(),
+        old.place()
+    ))
+    .hint(format!(
+        "`restate-dev down --name {name} {}` removes it first, or give the new loop another --name",
+        old.place_flag()
+    ))
 }
 
 /// The summary; as JSON it carries the step records too, so that a script can tell what a re-`up` changed.

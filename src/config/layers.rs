@@ -8,6 +8,7 @@ use clap::{Args, Command, FromArgMatches};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::record::{self, Record};
 use crate::error::{Error, Result};
 
 const ENV_PREFIX: &str = "RESTATE_DEV_";
@@ -17,6 +18,8 @@ const NOT_SETTINGS: [&str; 2] = ["RESTATE_DEV_CONFIG", crate::LOG_ENV];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Default,
+    /// Recorded on the loop of this name by an earlier `up`.
+    Record(String),
     File(PathBuf),
     Env(String),
     Flag(String),
@@ -26,6 +29,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default => write!(f, "the default"),
+            Origin::Record(name) => write!(f, "recorded on loop {name}"),
             Origin::File(path) => write!(f, "from config file {}", path.display()),
             Origin::Env(var) => write!(f, "from ${var}"),
             Origin::Flag(flag) => write!(f, "from {flag}"),
@@ -37,6 +41,7 @@ impl Origin {
     pub fn fix_hint(&self, key: &str) -> String {
         match self {
             Origin::Default => format!("set `{key}` explicitly"),
+            Origin::Record(name) => format!("give `--{key}` to change it, or `restate-dev down --name {name}` first"),
             Origin::File(path) => format!("fix `{key}` in {}", path.display()),
             Origin::Env(var) => format!("fix or unset ${var}"),
             Origin::Flag(flag) => format!("see `restate-dev help` for what {flag} accepts"),
@@ -60,10 +65,13 @@ impl Origins {
     }
 }
 
-/// The file and environment layers; flags are laid over them per command by [`Layers::resolve`].
-#[derive(Debug, Default)]
+/// The file and environment layers, over the loop's record when it has one; flags are laid over them per
+/// command by [`Layers::resolve`].
+#[derive(Debug, Default, Clone)]
 pub struct Layers {
     entries: BTreeMap<String, Entry>,
+    /// Below the file and environment (see [`super::record`]).
+    record: BTreeMap<String, Entry>,
 }
 
 impl Layers {
@@ -104,6 +112,28 @@ impl Layers {
         Ok(layers)
     }
 
+    /// These layers over `record`, the settings recorded on loop `name`.
+    pub fn with_record(mut self, name: &str, record: &Record) -> Layers {
+        let origin = Origin::Record(name.to_string());
+        self.record = record
+            .0
+            .iter()
+            .map(|(key, value)| {
+                let entry = Entry {
+                    value: value.clone(),
+                    origin: origin.clone(),
+                };
+                (key.clone(), entry)
+            })
+            .collect();
+        self
+    }
+
+    /// Drops `keys` from the record's layer (the recorded proof of a custom image, when the sample returns).
+    pub fn forget_recorded(&mut self, keys: &[&str]) {
+        self.record.retain(|key, _| !keys.contains(&key.as_str()));
+    }
+
     /// A single key from the file or environment.
     pub fn scalar(&self, key: &str) -> Option<(String, Origin)> {
         self.entries.get(key).map(|e| (e.value.clone(), e.origin.clone()))
@@ -116,16 +146,23 @@ impl Layers {
                 .no_binary_name(true)
                 .args_override_self(true),
         );
-        let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
-        for arg in command.get_arguments() {
-            let Some(long) = arg.get_long() else { continue };
-            if let Some(entry) = self.entries.get(long) {
-                merged.insert(long.to_string(), entry.clone());
-            }
-        }
         let Value::Object(flag_values) = serde_json::to_value(flags).expect("flag structs serialize to a map") else {
             unreachable!("flag structs serialize to a map")
         };
+        let given = |key: &str| self.entries.contains_key(key) || flag_values.contains_key(key);
+        let overridden = |key: &str| {
+            record::GROUPS
+                .iter()
+                .any(|group| group.contains(&key) && group.iter().any(|k| given(k)))
+        };
+        let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let recorded = self.record.get(long).filter(|_| !overridden(long));
+            if let Some(entry) = self.entries.get(long).or(recorded) {
+                merged.insert(long.to_string(), entry.clone());
+            }
+        }
         for (key, value) in flag_values {
             let origin = Origin::Flag(format!("--{key}"));
             merged.insert(

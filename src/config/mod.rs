@@ -4,6 +4,7 @@
 //! value means the same thing wherever it is written. Each pair remembers where it came from, and errors say so.
 
 mod layers;
+mod record;
 pub mod validate;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use crate::cli::{GlobalArgs, LoopArgs, ObjectArgs, RuntimeKind};
 use crate::error::{Error, Result};
 pub use layers::{Layers, Origin};
+pub use record::{Record, SAMPLE, VERIFY_KEYS};
 
 pub const DEFAULT_NAME: &str = "restate-dev";
 pub const DEFAULT_NAMESPACE: &str = "restate";
@@ -131,7 +133,9 @@ impl Layers {
         let restate_image = args.restate_image.unwrap_or_else(default_restate_image);
         check("restate-image", &restate_image, validate::image_reference)?;
         check("restate-image", &restate_image, validate::pinned_image)?;
-        if let Some(image) = &args.service_image {
+        // `sample` names the built-in sample, so that a loop recorded with a custom image can go back to it.
+        let service_image = args.service_image.filter(|image| image != SAMPLE);
+        if let Some(image) = &service_image {
             check("service-image", image, validate::image_reference)?;
         }
         let envoy_image = args.envoy_image.unwrap_or_else(|| DEFAULT_ENVOY_IMAGE.into());
@@ -158,7 +162,7 @@ impl Layers {
             namespace,
             replicas,
             restate_image,
-            service_image: args.service_image,
+            service_image,
             envoy_image,
             resources,
             storage_size,
@@ -238,6 +242,50 @@ impl Layers {
             timeout,
             verify,
         })
+    }
+}
+
+impl Layers {
+    /// What `up` records on the loop for these flags (see [`Record`]): every setting some layer gave, with where
+    /// the loop runs always said, and `restate-binary` as an absolute path (a later `up` may run elsewhere).
+    pub fn record(&self, objects: &ObjectArgs, setup: &LoopArgs, runtime: &Runtime) -> Result<Record> {
+        let (objects, _) = self.resolve(objects)?;
+        let (setup, _) = self.resolve(setup)?;
+        let mut values = std::collections::BTreeMap::new();
+        for value in [serde_json::to_value(objects), serde_json::to_value(setup)] {
+            let serde_json::Value::Object(map) = value.expect("flag structs serialize") else {
+                unreachable!("flag structs serialize to a map")
+            };
+            for (key, value) in map {
+                let text = match value {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                values.insert(key, text);
+            }
+        }
+        values.remove("runtime");
+        values.remove("context");
+        match runtime {
+            Runtime::Context(context) => values.insert("context".into(), context.clone()),
+            other => values.insert("runtime".into(), runtime_key(other).into()),
+        };
+        if let Some(binary) = values.get_mut("restate-binary") {
+            if let Ok(absolute) = std::path::absolute(binary.as_str()) {
+                *binary = absolute.display().to_string();
+            }
+        }
+        Ok(Record::from_settings(values))
+    }
+}
+
+/// The `runtime` key's value for a runtime; `context` for an existing context.
+pub fn runtime_key(runtime: &Runtime) -> &'static str {
+    match runtime {
+        Runtime::Kind => "kind",
+        Runtime::Docker => "docker",
+        Runtime::Minikube => "minikube",
+        Runtime::Context(_) => "context",
     }
 }
 
@@ -332,5 +380,116 @@ mod tests {
             &[("RESTATE_DEV_INGRESS_PORT", "8080"), ("RESTATE_DEV_ADMIN_PORT", "8080")],
         ));
         assert!(e.message.contains("is the same as ingress-port"), "{e}");
+    }
+
+    fn recorded(pairs: &[(&str, &str)]) -> Record {
+        Record(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn up_flags(args: &[&str]) -> (ObjectArgs, LoopArgs) {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from([&["restate-dev", "up"], args].concat());
+        match cli.command {
+            crate::cli::Command::Up(up) => (up.objects, up.setup),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_record_is_above_the_defaults_and_below_file_env_and_flags() {
+        let record = recorded(&[
+            ("runtime", "docker"),
+            ("service-image", "my/greeter:1"),
+            ("verify", "Greeter/greet"),
+            ("replicas", "2"),
+            ("storage-size", "5Gi"),
+        ]);
+        let layers = layers(None, &[("RESTATE_DEV_STORAGE_SIZE", "7Gi")]).with_record("x", &record);
+        let (objects, setup) = up_flags(&["--replicas", "3"]);
+        let (args, origins) = layers.resolve(&objects).unwrap();
+        assert_eq!(args.service_image.as_deref(), Some("my/greeter:1"));
+        assert_eq!(origins.of("service-image"), Origin::Record("x".into()));
+        assert_eq!(origins.of("service-image").to_string(), "recorded on loop x");
+        assert_eq!(args.replicas, Some(3));
+        assert_eq!(args.storage_size.as_deref(), Some("7Gi"));
+        let objects_settings = layers.objects(&global(None), &objects).unwrap();
+        let settings = layers.setup(&setup, &objects_settings).unwrap();
+        assert_eq!(settings.runtime, Runtime::Docker);
+        assert_eq!(
+            settings.verify,
+            Verify::Handler {
+                path: "Greeter/greet".into(),
+                body: "null".into()
+            }
+        );
+        // What the next `up` records: all of it, the new values in.
+        let next = layers.record(&objects, &setup, &settings.runtime).unwrap();
+        assert_eq!(record.changes(&next), ["replicas: 2 → 3", "storage-size: 5Gi → 7Gi"]);
+    }
+
+    #[test]
+    fn a_given_key_replaces_its_whole_recorded_group() {
+        let record = recorded(&[
+            ("runtime", "docker"),
+            ("service-image", "my/greeter:1"),
+            ("verify", "Greeter/greet"),
+            ("verify-body", "\"Ada\""),
+        ]);
+        let layers = layers(None, &[]).with_record("x", &record);
+        // --no-verify beside a recorded --verify would be a clap conflict; the recorded group gives way.
+        let (objects, setup) = up_flags(&["--no-verify"]);
+        let o = layers.objects(&global(None), &objects).unwrap();
+        assert_eq!(layers.setup(&setup, &o).unwrap().verify, Verify::Skip);
+        // A new --verify does not inherit the old handler's body.
+        let (objects, setup) = up_flags(&["--verify", "Other/run"]);
+        let o = layers.objects(&global(None), &objects).unwrap();
+        let verify = layers.setup(&setup, &o).unwrap().verify;
+        assert_eq!(
+            verify,
+            Verify::Handler {
+                path: "Other/run".into(),
+                body: "null".into()
+            }
+        );
+    }
+
+    #[test]
+    fn service_image_sample_is_the_built_in_sample() {
+        let (objects, setup) = up_flags(&["--service-image", "sample"]);
+        let layers = layers(None, &[]);
+        let o = layers.objects(&global(None), &objects).unwrap();
+        assert_eq!(o.service_image, None);
+        let settings = layers.setup(&setup, &o).unwrap();
+        assert_eq!(settings.verify, Verify::Sample);
+        let next = layers.record(&objects, &setup, &settings.runtime).unwrap();
+        assert_eq!(next, recorded(&[("runtime", "kind")]));
+    }
+
+    #[test]
+    fn the_record_says_where_the_loop_runs_and_not_how_long_up_waits() {
+        let layers = layers(None, &[]);
+        let (objects, setup) = up_flags(&[
+            "--context",
+            "prod",
+            "--timeout",
+            "9m",
+            "--service-image",
+            "a/b:1",
+            "--no-verify",
+        ]);
+        let next = layers
+            .record(&objects, &setup, &Runtime::Context("prod".into()))
+            .unwrap();
+        assert_eq!(
+            next,
+            recorded(&[("context", "prod"), ("no-verify", "true"), ("service-image", "a/b:1")])
+        );
+        let (objects, setup) = up_flags(&["--restate-binary", "bin/restate-server"]);
+        let next = layers.record(&objects, &setup, &Runtime::Kind).unwrap();
+        let binary = next.get("restate-binary").unwrap();
+        assert!(
+            binary.starts_with('/') && binary.ends_with("/bin/restate-server"),
+            "{binary}"
+        );
     }
 }

@@ -7,7 +7,9 @@ use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkSpec, Po
 use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress, logged_about};
-use crate::runtime::{Component, LoopStatus, Plan, Stage, Summary, Target, register_and_verify, require_local_image};
+use crate::runtime::{
+    Component, LoopStatus, Plan, Stage, Summary, Target, record, register_and_verify, require_local_image,
+};
 use crate::{images, labels};
 
 const INGRESS_PORT: u16 = 8080;
@@ -90,6 +92,8 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         .await?;
     pipeline
         .step("cluster", async |_| {
+            // Recorded first: from here on, something of the loop may exist, and a bare `up` must re-up it as this.
+            record::write(&docker, &plan.name, &plan.record).await?;
             if docker.inspect_network(&names.network).await?.is_some() {
                 return Ok(Done::skipped((), format!("network {} exists", names.network)));
             }

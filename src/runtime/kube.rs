@@ -26,7 +26,9 @@ use crate::k8s::wait::{self, Workload};
 use crate::k8s::{apply, delete, diagnose};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress, logged_about};
-use crate::runtime::{Component, LoopStatus, Plan, Stage, Summary, Target, register_and_verify, require_local_image};
+use crate::runtime::{
+    Component, LoopStatus, Plan, Stage, Summary, Target, record, register_and_verify, require_local_image,
+};
 use crate::{images, labels};
 
 pub type AnyProvider = Selected<KindCluster>;
@@ -76,6 +78,10 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let access = pipeline
         .step("cluster", async |_| {
             let access = provider.ensure(&ui).await?;
+            // Recorded once the cluster exists, on this machine's Docker (an existing context may have none).
+            if let Some(docker) = &docker {
+                record::write(docker, &plan.name, &plan.record).await?;
+            }
             let detail = format!("{} (context {})", provider.describe(), access.context);
             Ok(if access.created {
                 Done::ok(access, detail)

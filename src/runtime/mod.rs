@@ -5,6 +5,7 @@ mod docker;
 pub mod kube;
 #[cfg(test)]
 mod kube_tests;
+pub mod record;
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,8 @@ pub struct Plan {
     pub setup: LoopSettings,
     /// Keep what a failed cluster bootstrap made.
     pub retain: bool,
+    /// What the runtime records on the loop once it has made something of it.
+    pub record: crate::config::Record,
 }
 
 impl Plan {
@@ -38,12 +41,7 @@ impl Plan {
 }
 
 pub fn runtime_name(runtime: &Runtime) -> String {
-    match runtime {
-        Runtime::Kind => "kind".into(),
-        Runtime::Docker => "docker".into(),
-        Runtime::Minikube => "minikube".into(),
-        Runtime::Context(_) => "context".into(),
-    }
+    crate::config::runtime_key(runtime).into()
 }
 
 /// What `up` made, printed at the end (and as JSON with `--output json`).
