@@ -270,10 +270,10 @@ impl Layers {
             Runtime::Context(context) => values.insert("context".into(), context.clone()),
             other => values.insert("runtime".into(), runtime_key(other).into()),
         };
-        if let Some(binary) = values.get_mut("restate-binary") {
-            if let Ok(absolute) = std::path::absolute(binary.as_str()) {
-                *binary = absolute.display().to_string();
-            }
+        if let Some(binary) = values.get_mut("restate-binary")
+            && let Ok(absolute) = std::path::absolute(binary.as_str())
+        {
+            *binary = absolute.display().to_string();
         }
         Ok(Record::from_settings(values))
     }

@@ -61,7 +61,8 @@ impl Record {
             values
                 .into_iter()
                 .filter(|(key, value)| {
-                    !NOT_RECORDED.contains(&key.as_str()) && !(key == "service-image" && value == SAMPLE)
+                    let sample = key == "service-image" && value == SAMPLE;
+                    !sample && !NOT_RECORDED.contains(&key.as_str())
                 })
                 .collect(),
         )
