@@ -329,8 +329,9 @@ impl Identity {
     /// The flags `restate-dev VERB` takes of these, each with a leading space.
     pub fn flags(&self, verb: &str) -> String {
         let (name, runtime, context) = match verb {
-            "up" | "smoke" | "down" | "status" => (true, true, true),
-            "port-forward" => (true, false, true),
+            "up" | "smoke" => (true, true, true),
+            // They find the loop wherever it is; a --context is still needed for a loop on an existing context.
+            "down" | "status" | "port-forward" => (true, false, true),
             "doctor" => (false, true, true),
             "render" => (true, false, false),
             "list" => (false, false, false),
@@ -418,17 +419,14 @@ mod tests {
         let id = identity(&["up", "--runtime", "docker", "--name", "x"]);
         assert_eq!(
             id.respell("run `restate-dev up` again, or `restate-dev down` to remove it; `restate-dev status` shows it"),
-            "run `restate-dev up --name x --runtime docker` again, or `restate-dev down --name x --runtime docker` \
-             to remove it; `restate-dev status --name x --runtime docker` shows it"
+            "run `restate-dev up --name x --runtime docker` again, or `restate-dev down --name x` to remove it; \
+             `restate-dev status --name x` shows it"
         );
         assert_eq!(
             id.respell("`restate-dev up --retain` keeps it"),
             "`restate-dev up --name x --runtime docker --retain` keeps it"
         );
-        assert_eq!(
-            id.respell("`restate-dev down --name x`"),
-            "`restate-dev down --runtime docker --name x`"
-        );
+        assert_eq!(id.respell("`restate-dev down --name x`"), "`restate-dev down --name x`");
         let id = identity(&["--config", "my dev.yaml", "status", "--context", "prod"]);
         assert_eq!(
             id.respell("`restate-dev down` or `kubectl get pods`"),
@@ -442,10 +440,8 @@ mod tests {
             "`restate-dev up --name x --runtime docker` repairs it"
         );
         let id = identity(&["down", "--name", "x", "--runtime", "docker"]);
-        assert_eq!(
-            id.respell("`restate-dev status`"),
-            "`restate-dev status --name x --runtime docker`"
-        );
+        assert_eq!(id.respell("`restate-dev status`"), "`restate-dev status --name x`");
+        assert_eq!(id.respell("`restate-dev up`"), "`restate-dev up --name x --runtime docker`");
         assert_eq!(
             id.respell("an unclosed `restate-dev down"),
             "an unclosed `restate-dev down"

@@ -741,7 +741,9 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     // old pod addresses): up must wait for the new reports, not send requests to addresses no pod has.
     ok(run(docker(&["stop", &node])));
     let started = Instant::now();
-    let back = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+    // A bare `up`: the loop's record (readable while its node is stopped) says the rest, the rebuilt image too.
+    let bare = ["up", "--timeout", "10m", "--output", "json"];
+    let back = json(&ok(run(sandbox.restate_dev(&name, &bare))));
     eprintln!("up after a stop: {:.1}s", started.elapsed().as_secs_f64());
     assert_eq!(back["ingress_url"], summary["ingress_url"]);
     assert_eq!(back["admin_url"], summary["admin_url"]);
@@ -752,5 +754,13 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     assert_eq!(restarted, after, "the same pods, restarted in place");
     let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
     assert_eq!(total, "4", "Restate's state survives the stop");
+    assert_eq!(back["runtime"], "kind");
+    assert_eq!(back["verified"]["answer"], "Hello, restate-dev!", "the recorded proof: {back}");
+    // Found with no runtime flag, and listed.
+    let status = json(&ok(run(sandbox.restate_dev(&name, &["status", "--output", "json"]))));
+    assert_eq!(status["runtime"], "kind", "{status}");
+    let listed = json(&ok(run(sandbox.restate_dev(&name, &["list", "--output", "json"]))));
+    let row = listed.as_array().unwrap().iter().find(|r| r["name"] == name.as_str()).cloned();
+    assert_eq!(row.map(|r| r["runtime"].clone()), Some("kind".into()), "{listed}");
     ok(run(sandbox.restate_dev(&name, &["down"])));
 }

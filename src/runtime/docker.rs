@@ -92,19 +92,22 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         .await?;
     pipeline
         .step("cluster", async |_| {
-            // Recorded first: from here on, something of the loop may exist, and a bare `up` must re-up it as this.
-            record::write(&docker, &plan.name, &plan.record).await?;
-            if docker.inspect_network(&names.network).await?.is_some() {
-                return Ok(Done::skipped((), format!("network {} exists", names.network)));
+            let exists = docker.inspect_network(&names.network).await?.is_some();
+            if !exists {
+                let spec = NetworkSpec {
+                    name: names.network.clone(),
+                    labels: labels::for_loop(&plan.name),
+                    mtu: None,
+                    masquerade: true,
+                };
+                docker.create_network(&spec).await?;
             }
-            let spec = NetworkSpec {
-                name: names.network.clone(),
-                labels: labels::for_loop(&plan.name),
-                mtu: None,
-                masquerade: true,
-            };
-            docker.create_network(&spec).await?;
-            Ok(Done::ok((), format!("network {}", names.network)))
+            // Recorded with the loop's first object, before anything runs: a bare `up` must re-up it as this.
+            record::write(&docker, &plan.name, &plan.record).await?;
+            Ok(match exists {
+                true => Done::skipped((), format!("network {} exists", names.network)),
+                false => Done::ok((), format!("network {}", names.network)),
+            })
         })
         .await?;
     let admin_url = format!("http://127.0.0.1:{}", host_ports.admin);
