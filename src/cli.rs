@@ -441,7 +441,10 @@ mod tests {
         );
         let id = identity(&["down", "--name", "x", "--runtime", "docker"]);
         assert_eq!(id.respell("`restate-dev status`"), "`restate-dev status --name x`");
-        assert_eq!(id.respell("`restate-dev up`"), "`restate-dev up --name x --runtime docker`");
+        assert_eq!(
+            id.respell("`restate-dev up`"),
+            "`restate-dev up --name x --runtime docker`"
+        );
         assert_eq!(
             id.respell("an unclosed `restate-dev down"),
             "an unclosed `restate-dev down"

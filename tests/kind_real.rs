@@ -755,12 +755,20 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     let (_, total) = invoke(&ingress, "Counter/c1/add", "1").await;
     assert_eq!(total, "4", "Restate's state survives the stop");
     assert_eq!(back["runtime"], "kind");
-    assert_eq!(back["verified"]["answer"], "Hello, restate-dev!", "the recorded proof: {back}");
+    assert_eq!(
+        back["verified"]["answer"], "Hello, restate-dev!",
+        "the recorded proof: {back}"
+    );
     // Found with no runtime flag, and listed.
     let status = json(&ok(run(sandbox.restate_dev(&name, &["status", "--output", "json"]))));
     assert_eq!(status["runtime"], "kind", "{status}");
     let listed = json(&ok(run(sandbox.restate_dev(&name, &["list", "--output", "json"]))));
-    let row = listed.as_array().unwrap().iter().find(|r| r["name"] == name.as_str()).cloned();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name.as_str())
+        .cloned();
     assert_eq!(row.map(|r| r["runtime"].clone()), Some("kind".into()), "{listed}");
     ok(run(sandbox.restate_dev(&name, &["down"])));
 }
