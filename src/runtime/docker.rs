@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::docker::ownership::{self, Object};
 use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkSpec, PortPublish, ports};
 use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
@@ -37,6 +38,18 @@ impl Names {
     }
 }
 
+impl Names {
+    /// Everything the loop uses by name, which must be the loop's own if it exists.
+    fn owned(&self) -> [(Object, &str); 4] {
+        [
+            (Object::Network, &self.network),
+            (Object::Volume, &self.volume),
+            (Object::Container, &self.restate),
+            (Object::Container, &self.service),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct HostPorts {
     ingress: u16,
@@ -58,6 +71,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             if let Some(image) = &plan.objects.service_image {
                 require_local_image(&docker, image).await?;
             }
+            ownership::ensure_ours(&docker, &plan.name, &names.owned()).await?;
             let existing = docker.inspect_container(&names.restate).await?;
             let host_ports = choose_ports(plan, existing.as_ref())?;
             let detail = format!("Docker at {}", docker.endpoint());

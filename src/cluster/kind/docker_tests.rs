@@ -502,6 +502,9 @@ async fn measure_image_load() {
     println!("ratio file+copy / streamed: {:.2}", b.as_secs_f64() / a.as_secs_f64());
 }
 
+/// A container with the node's name that this loop did not make: one without labels, and one the kind CLI
+/// made (its cluster label, without ours; running, with no admin.conf, which an older `ensure` took for a node
+/// left half-made by an interrupted `up`, and removed). Neither is reused, recreated or deleted.
 #[tokio::test]
 #[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
@@ -509,25 +512,47 @@ async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
     let name = unique("foreign");
     let dir = tempfile::tempdir().unwrap();
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(&docker, &image, &name, &["sleep"], SLEEPER_DOCKERFILE).await;
+    build_from_host(&docker, &image, &name, &["sleep", "test"], SLEEPER_DOCKERFILE).await;
     let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
-    let spec = ContainerSpec::new(cluster.node_name(), &image, BTreeMap::new());
-    docker.run_container(&spec).await.unwrap();
-
-    let error = cluster.ensure(&ui()).await.err();
-    let removed = cluster.delete(&ui()).await;
-    let still_there = docker.inspect_container(&spec.name).await.unwrap().is_some();
-    docker.remove_container(&spec.name).await.unwrap();
+    let kind_made = BTreeMap::from([
+        (node::CLUSTER_LABEL.to_string(), name.clone()),
+        ("io.x-k8s.kind.role".to_string(), "control-plane".to_string()),
+    ]);
+    let mut outcomes = Vec::new();
+    for labels in [BTreeMap::new(), kind_made] {
+        let spec = ContainerSpec::new(cluster.node_name(), &image, labels.clone());
+        docker.run_container(&spec).await.unwrap();
+        let preflight = cluster.preflight(&ui()).await.err();
+        let ensured = cluster.ensure(&ui()).await.err();
+        let removed = cluster.delete(&ui()).await;
+        let after = docker.inspect_container(&spec.name).await.unwrap();
+        docker.remove_container(&spec.name).await.unwrap();
+        outcomes.push((labels, preflight, ensured, removed, after));
+    }
     docker.remove_image(&image).await.unwrap();
 
-    let error = error.expect("not a kind node");
-    assert_eq!(error.kind, Kind::Prerequisite, "{error}");
-    assert!(error.message.contains("is not the node of kind cluster"), "{error}");
-    assert_eq!(removed.expect("delete finds nothing of ours"), Removed::new());
-    assert!(
-        still_there,
-        "delete never removes a container without the cluster label"
-    );
+    for (labels, preflight, ensured, removed, after) in outcomes {
+        for error in [preflight, ensured] {
+            let error = error.expect("not this loop's node");
+            assert_eq!(error.kind, Kind::Prerequisite, "{error}");
+            let node = cluster.node_name();
+            assert!(
+                error
+                    .message
+                    .starts_with(&format!("container {node} exists and is not loop {name}'s")),
+                "{error}"
+            );
+            if !labels.is_empty() {
+                assert!(error.message.contains("made by the kind CLI"), "{error}");
+                let hint = error.hint.unwrap_or_default();
+                assert!(hint.contains(&format!("--context kind-{name}")), "{hint}");
+            }
+        }
+        assert_eq!(removed.expect("delete finds nothing of ours"), Removed::new());
+        let after = after.expect("the container is still there");
+        assert!(after.running, "untouched: still running");
+        assert_eq!(after.labels, labels, "untouched: its labels as they were");
+    }
 }
 
 #[tokio::test]
