@@ -11,7 +11,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use crate::cluster::Removed;
 use crate::error::{Error, Result};
 use crate::k8s::diagnose::api_message;
-use crate::k8s::ownership;
+use crate::k8s::ownership::{self, Owner};
 use crate::labels;
 use crate::ui::Ui;
 
@@ -53,7 +53,15 @@ pub async fn delete_installed(
             .await
             .map_err(|e| list_error(&resource.kind, namespace, e))?;
         for object in found.items {
-            let name = object.metadata.name.unwrap_or_default();
+            let name = object.metadata.name.clone().unwrap_or_default();
+            if let Owner::Foreign(foreign) = ownership::owner(&object.metadata, loop_name) {
+                ui.info(format!(
+                    "kept {} {namespace}/{name}: it carries the loop's labels but is not restate-dev's ({})",
+                    resource.kind,
+                    foreign.describe()
+                ));
+                continue;
+            }
             if delete_one(&api, &resource.kind, namespace, &name).await? {
                 removed.push(format!("{} {namespace}/{name}", resource.kind));
             }
@@ -151,8 +159,9 @@ mod tests {
 
     const SELECTOR: &str = "app.kubernetes.io/managed-by=restate-dev,dev.restate.loop=dev";
 
+    /// One of the loop's objects, as a labelled list returns it.
     fn named(name: &str) -> Value {
-        json!({"metadata": {"name": name, "namespace": "restate"}})
+        json!({"metadata": {"name": name, "namespace": "restate", "labels": labels::for_loop("dev")}})
     }
 
     /// The namespace `restate` with this metadata besides its name.
@@ -193,13 +202,18 @@ mod tests {
                 ("GET", "/apis/apps/v1/namespaces/restate/statefulsets") if labeled => list(vec![named("restate")]),
                 ("GET", "/apis/apps/v1/namespaces/restate/deployments") if labeled => list(vec![named("greeter")]),
                 ("GET", "/api/v1/namespaces/restate/services") if labeled => {
-                    list(vec![named("restate"), named("greeter")])
+                    // Helm's Service, relabelled by an older release's forced apply, is still Helm's.
+                    let relabelled = json!({"metadata": {"name": "helms", "namespace": "restate",
+                        "labels": labels::for_loop("dev"),
+                        "annotations": {"meta.helm.sh/release-name": "restate"}}});
+                    list(vec![named("restate"), relabelled, named("greeter")])
                 }
                 ("GET", "/api/v1/namespaces/restate/serviceaccounts") if labeled => list(vec![named("restate")]),
                 ("GET", "/api/v1/namespaces/restate/persistentvolumeclaims") if labeled => {
                     list(vec![named("storage-restate-0")])
                 }
                 ("GET", path) if labeled && path.starts_with("/api") => list(vec![]),
+                ("DELETE", "/api/v1/namespaces/restate/services/helms") => panic!("Helm's Service was deleted"),
                 // Someone removed it already: fine.
                 ("DELETE", "/apis/apps/v1/namespaces/restate/statefulsets/restate") => {
                     (404, mock::not_found("statefulsets.apps", "restate"))

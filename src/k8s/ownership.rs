@@ -39,10 +39,17 @@ pub struct Foreign {
     pub managers: Vec<String>,
 }
 
+/// Whose the object is. Helm's release annotations win over our labels: releases before this check force-applied
+/// over objects they found, which relabelled Helm's objects as the loop's but left Helm's annotations.
 pub fn owner(meta: &ObjectMeta, loop_name: &str) -> Owner {
     let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key)).cloned();
+    let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+    let helm_release = annotation(HELM_RELEASE).map(|release| {
+        let namespace = annotation(HELM_RELEASE_NAMESPACE).unwrap_or_default();
+        (release, namespace)
+    });
     let managed_by = label(labels::MANAGED_BY_KEY);
-    if managed_by.as_deref() == Some(labels::MANAGED_BY) {
+    if managed_by.as_deref() == Some(labels::MANAGED_BY) && helm_release.is_none() {
         match label(labels::LOOP_KEY) {
             Some(name) if name == loop_name => return Owner::ThisLoop,
             Some(name) => return Owner::OtherLoop(name),
@@ -50,11 +57,6 @@ pub fn owner(meta: &ObjectMeta, loop_name: &str) -> Owner {
             None => {}
         }
     }
-    let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key)).cloned();
-    let helm_release = annotation(HELM_RELEASE).map(|release| {
-        let namespace = annotation(HELM_RELEASE_NAMESPACE).unwrap_or_default();
-        (release, namespace)
-    });
     Owner::Foreign(Foreign {
         managed_by,
         helm_release,
@@ -172,6 +174,20 @@ mod tests {
         assert_eq!(
             foreign.describe(),
             "Helm release restate in namespace restate; app.kubernetes.io/managed-by: Helm; field manager helm"
+        );
+        // Helm's object relabelled by an older release's forced apply is still Helm's.
+        let taken_over = meta(json!({
+            "labels": labels::for_loop("dev"),
+            "annotations": {"meta.helm.sh/release-name": "restate", "meta.helm.sh/release-namespace": "restate"},
+            "managedFields": fields(&["helm", "restate-dev"]),
+        }));
+        let Owner::Foreign(foreign) = owner(&taken_over, "dev") else {
+            panic!("Helm's object is foreign")
+        };
+        assert_eq!(
+            foreign.describe(),
+            "Helm release restate in namespace restate; app.kubernetes.io/managed-by: restate-dev; field managers \
+             helm, restate-dev"
         );
         // Our shared label alone makes no loop's object.
         let Owner::Foreign(foreign) = owner(&meta(json!({"labels": labels::shared()})), "dev") else {
