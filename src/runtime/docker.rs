@@ -36,9 +36,7 @@ impl Names {
             volume: format!("{name}-restate-data"),
         }
     }
-}
 
-impl Names {
     /// Everything the loop uses by name, which must be the loop's own if it exists.
     fn owned(&self) -> [(Object, &str); 4] {
         [

@@ -27,6 +27,7 @@ use crate::k8s::{apply, delete, diagnose};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress, logged_about};
 use crate::runtime::{Component, LoopStatus, Plan, Stage, Summary, Target, register_and_verify, require_local_image};
+use crate::ui::Ui;
 use crate::{images, labels};
 
 pub type AnyProvider = Selected<KindCluster>;
@@ -436,7 +437,7 @@ pub async fn uninstall(
     kubeconfig: Option<&Path>,
     namespace: &str,
     name: &str,
-    ui: &crate::ui::Ui,
+    ui: &Ui,
 ) -> Result<Removed> {
     let client = context::connect(context, kubeconfig).await?;
     delete::delete_installed(&client, namespace, name, DEFAULT_TIMEOUT, ui).await
