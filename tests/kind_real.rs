@@ -605,10 +605,15 @@ async fn up_on_a_context_kind_made() {
     assert_eq!(summary["namespace"], own.as_str(), "{summary}");
     assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!", "{summary}");
 
+    // `status` and `down` take the namespace from the environment (or the config file).
+    let in_namespace = |args: &[&str], namespace: &str| {
+        let mut command = sandbox.restate_dev(&name, args);
+        command.env("RESTATE_DEV_NAMESPACE", namespace);
+        command
+    };
     let mut status_args = vec!["status", "--output", "json"];
     status_args.extend(with_context);
-    status_args.extend(with_own);
-    let status = run(sandbox.restate_dev(&name, &status_args));
+    let status = run(in_namespace(&status_args, &own));
     let status = json(&status);
     assert_eq!(status["context"], context.as_str(), "{status}");
     assert!(
@@ -622,9 +627,7 @@ async fn up_on_a_context_kind_made() {
 
     let mut down_args = vec!["down"];
     down_args.extend(with_context);
-    let mut own_down = down_args.clone();
-    own_down.extend(with_own);
-    ok(run(sandbox.restate_dev(&name, &own_down)));
+    ok(run(in_namespace(&down_args, &own)));
     // The namespace `up` created is gone with everything in it; Helm's is as it was.
     let namespaces: Api<Namespace> = Api::all(client.clone());
     assert!(
@@ -651,9 +654,7 @@ async fn up_on_a_context_kind_made() {
         "up changed the namespace or the ConfigMap"
     );
     assert!(!shared.ours(&name).await.is_empty(), "up installed nothing");
-    let mut beside_down = down_args.clone();
-    beside_down.extend(with_shared);
-    let output = ok(run(sandbox.restate_dev(&name, &beside_down)));
+    let output = ok(run(in_namespace(&down_args, &shared.namespace)));
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains(&format!("kept namespace {}", shared.namespace)), "{said}");
     assert_eq!(

@@ -176,8 +176,10 @@ fn not_ours(foreign: &[(String, Owner)], manifests: &[Manifest], loop_name: &str
     } else {
         loop_name.to_string()
     };
-    let mut hint =
-        format!("install beside it in a namespace of the loop's own: add `--namespace {other}` (to `down` as well)");
+    let mut hint = format!(
+        "install beside it in a namespace of the loop's own: `--namespace {other}` (`status` and `down` read it \
+         from RESTATE_DEV_NAMESPACE={other} or the config file)"
+    );
     let releases: Vec<String> = foreign
         .iter()
         .filter_map(|(_, owner)| match owner {
@@ -460,7 +462,10 @@ mod tests {
             ["also in the way: PersistentVolumeClaim restate/storage-restate-0 (owner: no owner recorded on it)"]
         );
         let hint = error.hint.unwrap_or_default();
-        assert!(hint.contains("`--namespace dev`"), "{hint}");
+        assert!(
+            hint.contains("`--namespace dev` (`status` and `down` read it from RESTATE_DEV_NAMESPACE=dev"),
+            "{hint}"
+        );
         assert!(hint.contains("`helm uninstall restate --namespace restate`"), "{hint}");
         assert!(seen.iter().any(|s| s.path == claim), "the claim was read");
     }
