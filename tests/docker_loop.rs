@@ -970,3 +970,117 @@ async fn a_loop_remembers_what_it_is_and_is_found_without_its_runtime() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(labelled(&name), Vec::<String>::new());
 }
+
+/// Someone else's network, volume or container named like one of the loop's (and, for the kind runtime, a kind
+/// CLI node named like the loop's node): `up` stops before making anything, with exit 3, naming the object and
+/// how it was made; neither `up` nor `down` uses, changes or removes it. Before, `up` joined the network, mounted
+/// the volume, replaced the container (its image differs) and reused or recreated the node.
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn objects_named_like_the_loops_but_not_its_own_block_up_and_survive_down() {
+    let name = loop_name("foreign");
+    let _cleanup = Cleanup(name.clone());
+    let docker = connected().await;
+    // An image that is never started: created containers need one, and none can be pulled here.
+    let inert = format!("restate-dev.local/test-inert:{name}");
+    let _images = Images(vec![inert.clone()]);
+    let mut context = restate_dev::docker::BuildContext::new();
+    context.add("x", 0o644, b"inert").unwrap();
+    context.add("Dockerfile", 0o644, b"FROM scratch\nCOPY x /x\n").unwrap();
+    docker
+        .build_image(&inert, &Default::default(), context.into_tar().unwrap())
+        .await
+        .unwrap();
+    let server = restate_server();
+    let docker_up: Vec<&str> = vec!["up", "--runtime", "docker", "--restate-binary", &server];
+    let kind_up: Vec<&str> = vec!["up"];
+    let (net, volume, service, node) = (
+        format!("{name}-net"),
+        format!("{name}-restate-data"),
+        format!("{name}-service"),
+        format!("{name}-control-plane"),
+    );
+    let kind_label = format!("io.x-k8s.kind.cluster={name}");
+    let net_labelled = ["network", "create", "--label", "owner=someone", &net];
+    let compose_made = [
+        "create",
+        "--name",
+        &service,
+        "--label",
+        "com.docker.compose.project=shop",
+        &inert,
+        "/x",
+    ];
+    let kind_made = ["create", "--name", &node, "--label", &kind_label, &inert, "/x"];
+    let cases = [
+        Foreign {
+            create: &net_labelled,
+            up: &docker_up,
+            noun: "network",
+            object: &net,
+            says: vec![
+                "its labels (owner=someone) are not restate-dev's".into(),
+                "docker network rm".into(),
+            ],
+        },
+        Foreign {
+            create: &["volume", "create", &volume],
+            up: &docker_up,
+            noun: "volume",
+            object: &volume,
+            says: vec!["it has no labels".into()],
+        },
+        Foreign {
+            create: &compose_made,
+            up: &docker_up,
+            noun: "container",
+            object: &service,
+            says: vec!["Docker Compose project shop".into()],
+        },
+        Foreign {
+            create: &kind_made,
+            up: &kind_up,
+            noun: "container",
+            object: &node,
+            says: vec!["made by the kind CLI".into(), format!("--context kind-{name}")],
+        },
+    ];
+    for Foreign {
+        create,
+        up: up_args,
+        noun,
+        object,
+        says: needles,
+    } in cases
+    {
+        let object = object.as_str();
+        docker_cli(create);
+        let before = docker_cli(&["inspect", object]);
+        let output = run(restate_dev(&name, up_args));
+        let mut wanted = vec![format!("{noun} {object} exists and is not loop {name}'s")];
+        wanted.extend(needles);
+        assert_clean_failure(&output, 3, &wanted.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            labelled(&name),
+            Vec::<String>::new(),
+            "up made something beside {object}"
+        );
+        down(&name);
+        assert_eq!(docker_cli(&["inspect", object]), before, "{object} changed");
+        match noun {
+            "network" => docker_cli(&["network", "rm", object]),
+            "volume" => docker_cli(&["volume", "rm", object]),
+            _ => docker_cli(&["rm", "-f", object]),
+        };
+    }
+}
+
+/// An object someone else made under a name the loop uses, and what `up` must say about it.
+struct Foreign<'a> {
+    /// The docker CLI's arguments that make it.
+    create: &'a [&'a str],
+    up: &'a [&'a str],
+    noun: &'a str,
+    object: &'a String,
+    says: Vec<String>,
+}

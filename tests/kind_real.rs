@@ -12,8 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use restate_dev::{docker::Docker, images, ui::Ui};
 use serde_json::Value;
@@ -504,6 +505,9 @@ async fn kind_delete_cluster_removes_our_cluster() {
 const KIND_CONFIG_CGROUP_V1: &str = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nkubeadmConfigPatches:\n- |\n  \
     kind: KubeletConfiguration\n  failCgroupV1: false\n";
 
+/// `up --context` on a cluster kind made, where someone was first: Helm's namespace `restate` stops `up` before it
+/// writes anything; `--namespace OTHER` installs the loop (proven) and `down` removes OTHER, which `up` created;
+/// someone's namespace holding nothing in the way gets the loop beside what it holds, and keeps it after `down`.
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn up_on_a_context_kind_made() {
@@ -555,18 +559,61 @@ async fn up_on_a_context_kind_made() {
     }
 
     let context = format!("kind-{cluster}");
+    let client = sandbox.client(&context).await;
+    // The issue's cluster: Restate's documented `helm install restate … --namespace restate --create-namespace`
+    // made namespace `restate` and Service `restate`; someone keeps a ConfigMap there too.
+    let helm = Someone::new(&client, "restate");
+    helm.namespace("helm").await;
+    helm.config_map("kubectl-create").await;
+    helm.helm_service().await;
+    let before = helm.snapshot().await;
+
     let with_context = ["--context", context.as_str()];
     let mut up_args = vec!["up", "--restate-image", &restate, "--service-image", &sample];
     up_args.extend(["--verify", "Greeter/greet", "--verify-body", "\"restate-dev\""]);
-    up_args.extend(["--timeout", "5m", "--output", "json"]);
+    up_args.extend(["--timeout", "5m"]);
     up_args.extend(with_context);
-    let summary = json(&ok(run(sandbox.restate_dev(&name, &up_args))));
+
+    // Into Helm's namespace: refused before anything is written, naming Helm's Service and its release.
+    let refused = run(sandbox.restate_dev(&name, &up_args));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(3), "{said}");
+    for needle in [
+        &format!("Service restate/restate exists and is not loop {name}'s"),
+        "Helm release restate in namespace restate",
+        "field manager helm",
+        "--namespace",
+        "helm uninstall restate --namespace restate",
+    ] {
+        assert!(said.contains(needle), "lacks {needle:?}: {said}");
+    }
+    assert_eq!(
+        helm.snapshot().await,
+        before,
+        "Helm's namespace, Service or the ConfigMap changed"
+    );
+    assert!(helm.ours(&name).await.is_empty(), "up wrote into Helm's namespace");
+
+    // Beside it, in a namespace of the loop's own: the whole loop, proven.
+    let own = format!("{name}-own");
+    let with_own = ["--namespace", own.as_str()];
+    let mut own_up = up_args.clone();
+    own_up.extend(with_own);
+    own_up.extend(["--output", "json"]);
+    let summary = json(&ok(run(sandbox.restate_dev(&name, &own_up))));
     assert_eq!(summary["runtime"], "context", "{summary}");
+    assert_eq!(summary["namespace"], own.as_str(), "{summary}");
     assert_eq!(summary["verified"]["answer"], "Hello, restate-dev!", "{summary}");
 
+    // `status` and `down` take the namespace from the environment (or the config file).
+    let in_namespace = |args: &[&str], namespace: &str| {
+        let mut command = sandbox.restate_dev(&name, args);
+        command.env("RESTATE_DEV_NAMESPACE", namespace);
+        command
+    };
     let mut status_args = vec!["status", "--output", "json"];
     status_args.extend(with_context);
-    let status = run(sandbox.restate_dev(&name, &status_args));
+    let status = run(in_namespace(&status_args, &own));
     let status = json(&status);
     assert_eq!(status["context"], context.as_str(), "{status}");
     assert!(
@@ -580,8 +627,43 @@ async fn up_on_a_context_kind_made() {
 
     let mut down_args = vec!["down"];
     down_args.extend(with_context);
-    ok(run(sandbox.restate_dev(&name, &down_args)));
-    let client = sandbox.client(&context).await;
+    ok(run(in_namespace(&down_args, &own)));
+    // The namespace `up` created is gone with everything in it; Helm's is as it was.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    assert!(
+        namespaces.get_opt(&own).await.unwrap().is_none(),
+        "namespace {own} is left"
+    );
+    assert_eq!(helm.snapshot().await, before, "down changed Helm's namespace");
+
+    // Someone's namespace holding nothing `up` writes: the loop goes in beside what it holds, and `down` removes
+    // only the loop's objects. Before, `up` relabelled the namespace and `down` deleted it with the ConfigMap.
+    let shared = Someone::new(&client, &format!("{name}-shared"));
+    shared.namespace("kubectl-create").await;
+    shared.config_map("kubectl-create").await;
+    let shared_before = shared.snapshot().await;
+    let with_shared = ["--namespace", shared.namespace.as_str()];
+    let mut beside_up = up_args.clone();
+    beside_up.extend(with_shared);
+    let output = ok(run(sandbox.restate_dev(&name, &beside_up)));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("installed beside what it holds"), "{said}");
+    assert_eq!(
+        shared.snapshot().await,
+        shared_before,
+        "up changed the namespace or the ConfigMap"
+    );
+    assert!(!shared.ours(&name).await.is_empty(), "up installed nothing");
+    let output = ok(run(in_namespace(&down_args, &shared.namespace)));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains(&format!("kept namespace {}", shared.namespace)), "{said}");
+    assert_eq!(
+        shared.snapshot().await,
+        shared_before,
+        "down changed the namespace or the ConfigMap"
+    );
+    assert!(shared.ours(&name).await.is_empty(), "down left objects of the loop");
+
     let left = Api::<Pod>::namespaced(client.clone(), "restate")
         .list(&ListParams::default())
         .await;
@@ -594,6 +676,126 @@ async fn up_on_a_context_kind_made() {
     assert_eq!(nodes.items.len(), 1);
     let clusters = ok(run(sandbox.command(&kind_bin(), &["get", "clusters"])));
     assert!(String::from_utf8_lossy(&clusters.stdout).lines().any(|l| l == cluster));
+}
+
+/// Someone else's objects in namespace `namespace`, made through the API as their tools make them (with the
+/// tools' field managers), and what is left of them.
+struct Someone {
+    client: kube::Client,
+    namespace: String,
+}
+
+impl Someone {
+    fn new(client: &kube::Client, namespace: &str) -> Someone {
+        Someone {
+            client: client.clone(),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    fn as_manager(manager: &str) -> PostParams {
+        PostParams {
+            field_manager: Some(manager.to_string()),
+            ..PostParams::default()
+        }
+    }
+
+    async fn namespace(&self, manager: &str) {
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": self.namespace}
+        }))
+        .unwrap();
+        Api::<Namespace>::all(self.client.clone())
+            .create(&Self::as_manager(manager), &namespace)
+            .await
+            .unwrap();
+    }
+
+    async fn config_map(&self, manager: &str) {
+        let map: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "theirs"}, "data": {"keep": "me"}
+        }))
+        .unwrap();
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace)
+            .create(&Self::as_manager(manager), &map)
+            .await
+            .unwrap();
+    }
+
+    /// Service `restate` as Restate's Helm chart makes it, with Helm's label and release annotations.
+    async fn helm_service(&self) {
+        let service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "restate",
+                "labels": {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/name": "restate"},
+                "annotations": {"meta.helm.sh/release-name": "restate", "meta.helm.sh/release-namespace": "restate"}
+            },
+            "spec": {"selector": {"app.kubernetes.io/name": "restate"},
+                     "ports": [{"name": "admin", "port": 9070}, {"name": "ingress", "port": 8080}]}
+        }))
+        .unwrap();
+        Api::<Service>::namespaced(self.client.clone(), &self.namespace)
+            .create(&Self::as_manager("helm"), &service)
+            .await
+            .unwrap();
+    }
+
+    /// Each object's kind, name, resourceVersion, labels and annotations: any change shows.
+    async fn snapshot(&self) -> Vec<String> {
+        let show = |kind: &str, meta: &kube::api::ObjectMeta| {
+            format!(
+                "{kind} {} v{} labels {:?} annotations {:?}",
+                meta.name.clone().unwrap_or_default(),
+                meta.resource_version.clone().unwrap_or_default(),
+                meta.labels,
+                meta.annotations
+            )
+        };
+        let mut seen = Vec::new();
+        if let Some(ns) = Api::<Namespace>::all(self.client.clone())
+            .get_opt(&self.namespace)
+            .await
+            .unwrap()
+        {
+            seen.push(show("Namespace", &ns.metadata));
+        }
+        let maps = Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace);
+        for map in maps.list(&ListParams::default()).await.unwrap().items {
+            // Kubernetes puts its CA bundle into every namespace.
+            if map.metadata.name.as_deref() != Some("kube-root-ca.crt") {
+                seen.push(show("ConfigMap", &map.metadata));
+            }
+        }
+        let services = Api::<Service>::namespaced(self.client.clone(), &self.namespace);
+        for service in services.list(&ListParams::default()).await.unwrap().items {
+            let helm = service.labels().get("app.kubernetes.io/managed-by").map(String::as_str) == Some("Helm");
+            if helm {
+                seen.push(show("Service", &service.metadata));
+            }
+        }
+        seen
+    }
+
+    /// The loop's objects in the namespace, by label.
+    async fn ours(&self, name: &str) -> Vec<String> {
+        let selector = ListParams::default().labels(&format!(
+            "app.kubernetes.io/managed-by=restate-dev,dev.restate.loop={name}"
+        ));
+        let mut found = Vec::new();
+        let services = Api::<Service>::namespaced(self.client.clone(), &self.namespace);
+        for service in services.list(&selector).await.unwrap().items {
+            found.push(format!("Service {}", service.name_any()));
+        }
+        let accounts = Api::<ServiceAccount>::namespaced(self.client.clone(), &self.namespace);
+        for account in accounts.list(&selector).await.unwrap().items {
+            found.push(format!("ServiceAccount {}", account.name_any()));
+        }
+        let sets = Api::<StatefulSet>::namespaced(self.client.clone(), &self.namespace);
+        for set in sets.list(&selector).await.unwrap().items {
+            found.push(format!("StatefulSet {}", set.name_any()));
+        }
+        found
+    }
 }
 
 /// A node image of an older generation (`$KIND_TEST_OLD_NODE_IMAGE`, Kubernetes 1.34: kubeadm's v1beta3 config,

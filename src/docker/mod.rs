@@ -8,6 +8,7 @@ mod containers;
 mod exec;
 mod images;
 mod networks;
+pub mod ownership;
 pub mod ports;
 mod volumes;
 

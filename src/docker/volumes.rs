@@ -25,6 +25,15 @@ impl Docker {
         Ok(volume.name)
     }
 
+    /// The labels of volume `name`; None when no such volume exists.
+    pub async fn volume_labels(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        match self.client.inspect_volume(name).await {
+            Ok(volume) => Ok(Some(volume.labels.into_iter().collect())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.fail(e, "inspect volume", name)),
+        }
+    }
+
     /// Names of the volumes carrying every one of `labels`.
     pub async fn list_volumes(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>> {
         let options = ListVolumesOptions {

@@ -1,17 +1,19 @@
 //! Removes what `up` installed into a cluster, found by the loop's labels: never by remembered state, and never
-//! anything without them. Deleting what is already gone is fine, so `down` can run any number of times.
+//! anything without them; the namespace only when restate-dev created it for the loop. Deleting what is already
+//! gone is fine, so `down` can run any number of times.
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount};
-use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 
 use crate::cluster::Removed;
 use crate::error::{Error, Result};
 use crate::k8s::diagnose::api_message;
+use crate::k8s::ownership::{self, Owner};
 use crate::labels;
+use crate::ui::Ui;
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -29,18 +31,21 @@ fn installed_kinds() -> Vec<ApiResource> {
     ]
 }
 
-/// Deletes the loop's objects in `namespace`, the data volumes of its StatefulSets, then the namespace itself
-/// when it carries the loop's labels (it was made by `up`), waiting up to `timeout` for it to be gone so that
-/// the next `up` does not meet a namespace still terminating.
+/// Deletes the loop's objects in `namespace`, then the namespace itself when restate-dev created it for this
+/// loop (see [`ownership::created_by_loop`]), waiting up to `timeout` for it to be gone so that the next `up`
+/// does not meet a namespace still terminating. A namespace kept is said on `ui`, with why.
+///
+/// Restate's data claims carry our labels (the StatefulSet's claim template has them), so they are found like
+/// the rest; a claim without them is not ours, whatever its name: a Helm release's `storage-restate-0`.
 pub async fn delete_installed(
     client: &kube::Client,
     namespace: &str,
     loop_name: &str,
     timeout: Duration,
+    ui: &Ui,
 ) -> Result<Removed> {
     let selector = labels::selector(loop_name);
     let mut removed = Removed::new();
-    let mut claims = claims_of_statefulsets(client, namespace, &selector).await?;
     for resource in installed_kinds() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
         let found = api
@@ -48,70 +53,28 @@ pub async fn delete_installed(
             .await
             .map_err(|e| list_error(&resource.kind, namespace, e))?;
         for object in found.items {
-            let name = object.metadata.name.unwrap_or_default();
-            claims.retain(|c| c != &name || resource.kind != "PersistentVolumeClaim");
+            let name = object.metadata.name.clone().unwrap_or_default();
+            if let Owner::Foreign(foreign) = ownership::owner(&object.metadata, loop_name) {
+                ui.info(format!(
+                    "kept {} {namespace}/{name}: it carries the loop's labels but is not restate-dev's ({})",
+                    resource.kind,
+                    foreign.describe()
+                ));
+                continue;
+            }
             if delete_one(&api, &resource.kind, namespace, &name).await? {
                 removed.push(format!("{} {namespace}/{name}", resource.kind));
             }
         }
     }
-    // Claims made from volumeClaimTemplates without our labels.
-    let pvc_resource = ApiResource::erase::<PersistentVolumeClaim>(&());
-    let pvcs: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &pvc_resource);
-    for name in claims {
-        if delete_one(&pvcs, "PersistentVolumeClaim", namespace, &name).await? {
-            removed.push(format!("PersistentVolumeClaim {namespace}/{name}"));
+    match delete_namespace_if_ours(client, namespace, loop_name, timeout).await? {
+        NamespaceFate::Deleted => removed.push(format!("Namespace {namespace}")),
+        NamespaceFate::Kept(why) if !removed.is_empty() => {
+            ui.info(format!("kept namespace {namespace} and what else it holds: it {why}"));
         }
-    }
-    if let Some(line) = delete_namespace_if_ours(client, namespace, loop_name, timeout).await? {
-        removed.push(line);
+        NamespaceFate::Kept(_) | NamespaceFate::Missing => {}
     }
     Ok(removed)
-}
-
-/// Names of the PVCs the loop's StatefulSets made from their volumeClaimTemplates (`TEMPLATE-STS-ORDINAL`).
-/// The StatefulSet controller copies only the template's own labels and the pod selector onto them, so they
-/// carry our labels only when the template does; matching by name catches them either way.
-async fn claims_of_statefulsets(client: &kube::Client, namespace: &str, selector: &str) -> Result<Vec<String>> {
-    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-    let sets = sets
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map_err(|e| list_error("StatefulSet", namespace, e))?;
-    let prefixes: Vec<String> = sets
-        .items
-        .iter()
-        .flat_map(|sts| {
-            let name = sts.metadata.name.clone().unwrap_or_default();
-            let templates = sts
-                .spec
-                .as_ref()
-                .and_then(|s| s.volume_claim_templates.clone())
-                .unwrap_or_default();
-            templates
-                .into_iter()
-                .map(move |t| format!("{}-{name}-", t.metadata.name.unwrap_or_default()))
-        })
-        .collect();
-    if prefixes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    let claims = claims
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| list_error("PersistentVolumeClaim", namespace, e))?;
-    Ok(claims
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .filter(|name| {
-            prefixes.iter().any(|p| {
-                name.strip_prefix(p.as_str())
-                    .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
-            })
-        })
-        .collect())
 }
 
 /// Deletes one object; false when it was already gone.
@@ -126,29 +89,34 @@ async fn delete_one(api: &Api<DynamicObject>, kind: &str, namespace: &str, name:
     }
 }
 
+/// What became of the loop's namespace.
+enum NamespaceFate {
+    Deleted,
+    /// Not created by restate-dev for this loop: why.
+    Kept(String),
+    Missing,
+}
+
 async fn delete_namespace_if_ours(
     client: &kube::Client,
     namespace: &str,
     loop_name: &str,
     timeout: Duration,
-) -> Result<Option<String>> {
+) -> Result<NamespaceFate> {
     let api: Api<Namespace> = Api::all(client.clone());
     let Some(ns) = api.get_opt(namespace).await.map_err(|e| {
         Error::failed(format!("cannot read namespace {namespace}: {}", api_message(&e)))
             .hint("check that the cluster is reachable: `restate-dev status`")
     })?
     else {
-        return Ok(None);
+        return Ok(NamespaceFate::Missing);
     };
-    let ours = labels::for_loop(loop_name)
-        .iter()
-        .all(|(k, v)| ns.labels().get(k) == Some(v));
-    if !ours {
-        return Ok(None);
+    if !ownership::created_by_loop(&ns.metadata, loop_name) {
+        return Ok(NamespaceFate::Kept(ownership::why_not_created(&ns.metadata, loop_name)));
     }
     match api.delete(namespace, &DeleteParams::background()).await {
         Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(NamespaceFate::Missing),
         Err(e) => {
             return Err(
                 Error::failed(format!("cannot delete namespace {namespace}: {}", api_message(&e)))
@@ -169,7 +137,7 @@ async fn delete_namespace_if_ours(
             "see `kubectl get namespace {namespace} -o yaml` for what holds it (finalizers)"
         ))
     })?;
-    Ok(Some(format!("Namespace {namespace}")))
+    Ok(NamespaceFate::Deleted)
 }
 
 fn list_error(kind: &str, namespace: &str, error: kube::Error) -> Error {
@@ -191,64 +159,74 @@ mod tests {
 
     const SELECTOR: &str = "app.kubernetes.io/managed-by=restate-dev,dev.restate.loop=dev";
 
+    /// One of the loop's objects, as a labelled list returns it.
     fn named(name: &str) -> Value {
-        json!({"metadata": {"name": name, "namespace": "restate"}})
+        json!({"metadata": {"name": name, "namespace": "restate", "labels": labels::for_loop("dev")}})
     }
 
-    fn namespace(ours: bool) -> Value {
-        let labels = if ours {
-            json!(labels::for_loop("dev"))
-        } else {
-            json!({})
-        };
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "restate", "labels": labels}})
+    /// The namespace `restate` with this metadata besides its name.
+    fn namespace(metadata: Value) -> Value {
+        let mut metadata = metadata;
+        metadata["name"] = json!("restate");
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
     }
 
+    fn created_for(loop_name: &str) -> Value {
+        json!({"labels": labels::for_loop(loop_name),
+               "annotations": {ownership::CREATED_BY_ANNOTATION: loop_name}})
+    }
+
+    fn managed_by(managers: &[&str]) -> Value {
+        json!(
+            managers
+                .iter()
+                .map(|m| json!({"manager": m, "operation": "Apply"}))
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn quiet() -> Ui {
+        Ui::new(None, true)
+    }
+
+    /// Only labelled lists are asked for (an unlabelled one panics the route): a claim named like Restate's
+    /// but without our labels, such as a Helm release's `storage-restate-0`, is never even listed.
     #[tokio::test(start_paused = true)]
-    async fn removes_labeled_objects_template_claims_and_our_namespace() {
+    async fn removes_labeled_objects_and_the_namespace_made_for_the_loop() {
         let (client, server) = mock::client();
         let namespace_reads = AtomicU32::new(0);
         let serving = tokio::spawn(server.serve(move |seen| {
             let labeled = seen.query.get("labelSelector").map(String::as_str) == Some(SELECTOR);
             let list = |items: Vec<Value>| (200, mock::list("v1", "List", items));
             match (seen.method.as_str(), seen.path.as_str()) {
-                ("GET", "/apis/apps/v1/namespaces/restate/statefulsets") if labeled => list(vec![json!({
-                    "metadata": {"name": "restate", "namespace": "restate"},
-                    "spec": {"selector": {}, "serviceName": "restate-cluster", "template": {},
-                             "volumeClaimTemplates": [{"metadata": {"name": "storage"}}]}})]),
-                ("GET", "/api/v1/namespaces/restate/persistentvolumeclaims") if !labeled => list(
-                    [
-                        "storage-restate-0",
-                        "storage-restate-10",
-                        "storage-restate-x",
-                        "storage-other-0",
-                    ]
-                    .into_iter()
-                    .map(named)
-                    .collect(),
-                ),
+                ("GET", "/apis/apps/v1/namespaces/restate/statefulsets") if labeled => list(vec![named("restate")]),
                 ("GET", "/apis/apps/v1/namespaces/restate/deployments") if labeled => list(vec![named("greeter")]),
                 ("GET", "/api/v1/namespaces/restate/services") if labeled => {
-                    list(vec![named("restate"), named("greeter")])
+                    // Helm's Service, relabelled by an older release's forced apply, is still Helm's.
+                    let relabelled = json!({"metadata": {"name": "helms", "namespace": "restate",
+                        "labels": labels::for_loop("dev"),
+                        "annotations": {"meta.helm.sh/release-name": "restate"}}});
+                    list(vec![named("restate"), relabelled, named("greeter")])
                 }
                 ("GET", "/api/v1/namespaces/restate/serviceaccounts") if labeled => list(vec![named("restate")]),
                 ("GET", "/api/v1/namespaces/restate/persistentvolumeclaims") if labeled => {
                     list(vec![named("storage-restate-0")])
                 }
                 ("GET", path) if labeled && path.starts_with("/api") => list(vec![]),
+                ("DELETE", "/api/v1/namespaces/restate/services/helms") => panic!("Helm's Service was deleted"),
                 // Someone removed it already: fine.
                 ("DELETE", "/apis/apps/v1/namespaces/restate/statefulsets/restate") => {
                     (404, mock::not_found("statefulsets.apps", "restate"))
                 }
                 ("DELETE", path) if path.starts_with("/api") => (200, named("deleted")),
                 ("GET", "/api/v1/namespaces/restate") => match namespace_reads.fetch_add(1, Ordering::SeqCst) {
-                    0 | 1 => (200, namespace(true)),
+                    0 | 1 => (200, namespace(created_for("dev"))),
                     _ => (404, mock::not_found("namespaces", "restate")),
                 },
                 other => panic!("unexpected request {other:?} {:?}", seen.query),
             }
         }));
-        let removed = delete_installed(&client, "restate", "dev", Duration::from_secs(30))
+        let removed = delete_installed(&client, "restate", "dev", Duration::from_secs(30), &quiet())
             .await
             .expect("deleted");
         drop(client);
@@ -261,7 +239,6 @@ mod tests {
                 "Service restate/greeter",
                 "ServiceAccount restate/restate",
                 "PersistentVolumeClaim restate/storage-restate-0",
-                "PersistentVolumeClaim restate/storage-restate-10",
                 "Namespace restate",
             ]
         );
@@ -271,24 +248,62 @@ mod tests {
             .map(|s| s.path.as_str())
             .collect();
         assert!(deletes.contains(&"/api/v1/namespaces/restate"));
-        assert!(
-            !deletes
+    }
+
+    /// Which namespaces `down` deletes after removing the loop's objects in them: the one `up` recorded creating
+    /// for this loop, and an older release's labelled one that nothing but restate-dev wrote. Never one labelled
+    /// by an older release over someone else's (the Helm-made `restate`), nor another loop's.
+    #[tokio::test]
+    async fn deletes_a_namespace_only_when_restate_dev_created_it_for_the_loop() {
+        let older = json!({"labels": labels::for_loop("dev"),
+                           "managedFields": managed_by(&["restate-dev", "restate-dev-port-forward"])});
+        let taken_over = json!({"labels": labels::for_loop("dev"),
+                                "managedFields": managed_by(&["helm", "restate-dev"])});
+        let cases = [
+            (created_for("dev"), true),
+            (older, true),
+            (taken_over, false),
+            (created_for("other"), false),
+            (json!({"managedFields": managed_by(&["kubectl-create"])}), false),
+        ];
+        for (metadata, deleted) in cases {
+            let (client, server) = mock::client();
+            let ns = namespace(metadata.clone());
+            let serving = tokio::spawn(
+                server.serve(move |seen| match (seen.method.as_str(), seen.path.as_str()) {
+                    ("GET", "/api/v1/namespaces/restate") if seen.query.is_empty() => (200, ns.clone()),
+                    ("GET", "/api/v1/namespaces/restate/services") => {
+                        (200, mock::list("v1", "List", vec![named("restate")]))
+                    }
+                    ("GET", _) => (200, mock::list("v1", "List", vec![])),
+                    ("DELETE", "/api/v1/namespaces/restate/services/restate") => (200, named("restate")),
+                    ("DELETE", "/api/v1/namespaces/restate") => (200, ns.clone()),
+                    other => panic!("unexpected request {other:?}"),
+                }),
+            );
+            // The namespace never goes away in this server: a deleted one times out waiting, which is enough here.
+            let result = delete_installed(&client, "restate", "dev", Duration::from_millis(50), &quiet()).await;
+            drop(client);
+            let seen = serving.await.expect("server");
+            let namespace_deleted = seen
                 .iter()
-                .any(|p| p.ends_with("storage-restate-x") || p.ends_with("storage-other-0"))
-        );
-        // Each claim is deleted once, though it matched both by label and by template name.
-        assert_eq!(deletes.iter().filter(|p| p.ends_with("/storage-restate-0")).count(), 1);
+                .any(|s| s.method == "DELETE" && s.path == "/api/v1/namespaces/restate");
+            assert_eq!(namespace_deleted, deleted, "{metadata}");
+            if !deleted {
+                assert_eq!(result.expect("kept"), ["Service restate/restate"], "{metadata}");
+            }
+        }
     }
 
     #[tokio::test]
     async fn leaves_a_namespace_without_our_labels_and_is_idempotent() {
         let (client, server) = mock::client();
         let serving = tokio::spawn(server.serve(|seen| match (seen.method.as_str(), seen.path.as_str()) {
-            ("GET", "/api/v1/namespaces/restate") => (200, namespace(false)),
+            ("GET", "/api/v1/namespaces/restate") => (200, namespace(json!({}))),
             ("GET", _) => (200, mock::list("v1", "List", vec![])),
             other => panic!("unexpected request {other:?}"),
         }));
-        let removed = delete_installed(&client, "restate", "dev", Duration::from_secs(30))
+        let removed = delete_installed(&client, "restate", "dev", Duration::from_secs(30), &quiet())
             .await
             .expect("nothing to delete is fine");
         drop(client);
@@ -311,7 +326,7 @@ mod tests {
             ),
             other => panic!("unexpected request {other:?}"),
         }));
-        let error = delete_installed(&client, "restate", "dev", Duration::from_secs(30))
+        let error = delete_installed(&client, "restate", "dev", Duration::from_secs(30), &quiet())
             .await
             .expect_err("forbidden");
         drop(client);

@@ -8,6 +8,7 @@ pub mod fake_apiserver;
 #[cfg(test)]
 pub mod mock;
 pub mod objects;
+pub mod ownership;
 pub mod portforward;
 pub mod wait;
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::docker::ownership::{self, Object};
 use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkSpec, PortPublish, ports};
 use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
@@ -37,6 +38,16 @@ impl Names {
             volume: format!("{name}-restate-data"),
         }
     }
+
+    /// Everything the loop uses by name, which must be the loop's own if it exists.
+    fn owned(&self) -> [(Object, &str); 4] {
+        [
+            (Object::Network, &self.network),
+            (Object::Volume, &self.volume),
+            (Object::Container, &self.restate),
+            (Object::Container, &self.service),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +71,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             if let Some(image) = &plan.objects.service_image {
                 require_local_image(&docker, image).await?;
             }
+            ownership::ensure_ours(&docker, &plan.name, &names.owned()).await?;
             let existing = docker.inspect_container(&names.restate).await?;
             let host_ports = choose_ports(plan, existing.as_ref())?;
             let detail = format!("Docker at {}", docker.endpoint());
@@ -356,9 +368,10 @@ async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
     }
 }
 
-/// Whether loop `name` has its docker-runtime Restate container (running or not).
+/// Whether loop `name` has its docker-runtime Restate container (running or not), carrying its labels.
 pub async fn exists(docker: &Docker, name: &str) -> Result<bool> {
-    Ok(docker.inspect_container(&Names::of(name).restate).await?.is_some())
+    let info = docker.inspect_container(&Names::of(name).restate).await?;
+    Ok(info.is_some_and(|c| c.labels.get(labels::LOOP_KEY).map(String::as_str) == Some(name)))
 }
 
 /// Removes every container, network and volume of the loop. With `keep_node`, a kind node container and the
@@ -409,6 +422,10 @@ pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Res
         let Some(info) = docker.inspect_container(container).await? else {
             continue;
         };
+        // A container of that name that another tool or loop made is not this loop's.
+        if info.labels.get(labels::LOOP_KEY).map(String::as_str) != Some(name) {
+            continue;
+        }
         status.runtime.get_or_insert_with(|| "docker".into());
         if container == &names.restate {
             if let Some((_, port)) = info.ports.iter().find(|(c, _)| *c == INGRESS_PORT) {

@@ -29,6 +29,7 @@ use crate::restate::{Admin, Ingress, logged_about};
 use crate::runtime::{
     Component, LoopStatus, Plan, Stage, Summary, Target, record, register_and_verify, require_local_image,
 };
+use crate::ui::Ui;
 use crate::{images, labels};
 
 pub type AnyProvider = Selected<KindCluster>;
@@ -141,7 +142,8 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let service_changed = pipeline
         .step("install", async |step| {
             let rolled = changed_images(&access.client, &namespace, &ids).await?;
-            let changed = apply::apply_all(&access.client, &manifests, &ui).await?;
+            let applied = apply::apply_all(&access.client, &manifests, &plan.name, &ui).await?;
+            let changed = applied.changed;
             step.set_message("waiting for Restate and the service");
             let mut workloads = vec![
                 (Workload::StatefulSet, namespace.as_str(), RESTATE_NAME),
@@ -169,11 +171,16 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
                 services.push(NODE_PORT_SERVICE);
             }
             wait::wait_endpoints(&access.client, &namespace, &services, plan.setup.timeout, &ui).await?;
-            let objects = manifests.len();
+            let objects = applied.applied;
             let mut detail = match changed {
                 0 => format!("{objects} objects in namespace {namespace} unchanged, ready"),
                 _ => format!("{changed} of {objects} objects in namespace {namespace} changed, ready"),
             };
+            if let Some(why) = &applied.beside {
+                detail.push_str(&format!(
+                    "; namespace {namespace} exists and {why}: installed beside what it holds"
+                ));
+            }
             for what in &rolled {
                 detail.push_str(&format!("; {what} image changed: rolled out"));
             }
@@ -431,9 +438,15 @@ pub fn minikube_profile(name: &str) -> Option<Minikube> {
 }
 
 /// Removes what `up` installed into a cluster, keeping the cluster.
-pub async fn uninstall(context: &str, kubeconfig: Option<&Path>, namespace: &str, name: &str) -> Result<Removed> {
+pub async fn uninstall(
+    context: &str,
+    kubeconfig: Option<&Path>,
+    namespace: &str,
+    name: &str,
+    ui: &Ui,
+) -> Result<Removed> {
     let client = context::connect(context, kubeconfig).await?;
-    delete::delete_installed(&client, namespace, name, DEFAULT_TIMEOUT).await
+    delete::delete_installed(&client, namespace, name, DEFAULT_TIMEOUT, ui).await
 }
 
 /// Where a loop's cluster is, found without remembered state: the context named, our kind node, or our minikube

@@ -262,7 +262,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
 /// and with `--images` our images that no container uses. `--context` uninstalls from that context only.
 pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Result<Removed> {
     if let Some(context) = &args.context {
-        return kube::uninstall(context, None, namespace, name).await;
+        return kube::uninstall(context, None, namespace, name, ui).await;
     }
     let docker = Docker::connect().await?;
     let mut removed = Removed::new();
@@ -271,13 +271,13 @@ pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Resu
     let has_node = docker.inspect_container(&node).await?.is_some();
     if has_node {
         removed.extend(match args.keep_cluster {
-            true => kube::uninstall(&kind.context(), Some(&kind.kubeconfig_file()?), namespace, name).await?,
+            true => kube::uninstall(&kind.context(), Some(&kind.kubeconfig_file()?), namespace, name, ui).await?,
             false => kind.delete(ui).await?,
         });
     }
     if let Some(minikube) = kube::minikube_profile(name) {
         removed.extend(match args.keep_cluster {
-            true => kube::uninstall(name, None, namespace, name).await?,
+            true => kube::uninstall(name, None, namespace, name, ui).await?,
             false => minikube.delete(ui).await?,
         });
     }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::config::Record;
 use crate::docker::Docker;
+use crate::docker::ownership::{self, Object};
 use crate::error::Result;
 use crate::labels;
 use crate::runtime::{docker, kube};
@@ -38,6 +39,8 @@ pub async fn write(docker: &Docker, name: &str, record: &Record) -> Result<bool>
         return Ok(false);
     }
     let volume = volume(name);
+    // Never replace a volume of that name that another tool or loop made.
+    ownership::ensure_ours(docker, name, &[(Object::Volume, &volume)]).await?;
     docker.remove_volume(&volume).await?;
     let mut labels = labels::for_loop(name);
     labels.insert(RECORD_LABEL.to_string(), record.to_json());

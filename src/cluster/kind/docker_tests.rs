@@ -35,8 +35,15 @@ fn ui() -> Ui {
     Ui::new(None, true)
 }
 
-/// An image of this machine's `binaries` (at /bin, with the libraries they load) and nothing else.
-async fn build_from_host(docker: &Docker, tag: &str, loop_name: &str, binaries: &[&str], dockerfile: &str) {
+/// An image of this machine's `binaries` (at /bin, with the libraries they load) and nothing else. Its `labels`
+/// are its containers' too.
+async fn build_from_host(
+    docker: &Docker,
+    tag: &str,
+    labels: &BTreeMap<String, String>,
+    binaries: &[&str],
+    dockerfile: &str,
+) {
     let mut rootfs = crate::images::Rootfs::default();
     for binary in binaries {
         let path = which::which(binary).unwrap_or_else(|e| panic!("{binary} is needed on this machine: {e}"));
@@ -51,7 +58,7 @@ async fn build_from_host(docker: &Docker, tag: &str, loop_name: &str, binaries: 
         .add("Dockerfile", 0o644, dockerfile.as_bytes())
         .expect("add Dockerfile");
     docker
-        .build_image(tag, &labels::for_loop(loop_name), context.into_tar().expect("tar"))
+        .build_image(tag, labels, context.into_tar().expect("tar"))
         .await
         .expect("build a local test image");
 }
@@ -164,7 +171,14 @@ async fn the_network_is_created_reused_and_removed_only_when_ours_and_unused() {
 
     // a container on it keeps it
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(&docker, &image, &name, &["sleep"], SLEEPER_DOCKERFILE).await;
+    build_from_host(
+        &docker,
+        &image,
+        &labels::for_loop(&name),
+        &["sleep"],
+        SLEEPER_DOCKERFILE,
+    )
+    .await;
     let mut spec = ContainerSpec::new(format!("{name}-user"), &image, labels::for_loop(&name));
     spec.network = Some(network.clone());
     docker.run_container(&spec).await.unwrap();
@@ -245,7 +259,14 @@ async fn the_streamed_export_reaches_stdin_byte_for_byte() {
     let docker = docker().await;
     let name = unique("stream");
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(&docker, &image, &name, &["sleep", "sha256sum"], SLEEPER_DOCKERFILE).await;
+    build_from_host(
+        &docker,
+        &image,
+        &labels::for_loop(&name),
+        &["sleep", "sha256sum"],
+        SLEEPER_DOCKERFILE,
+    )
+    .await;
     let spec = ContainerSpec::new(format!("{name}-hasher"), &image, labels::for_loop(&name));
     docker.run_container(&spec).await.unwrap();
 
@@ -282,7 +303,14 @@ async fn a_failed_bootstrap_step_rolls_back_everything_it_made() {
     let dir = tempfile::tempdir().unwrap();
     let image = format!("restate-dev-test/{name}-node:v1");
     // boots like a node (prints systemd's ready line) but has no `cat`, so reading /kind/version fails
-    build_from_host(&docker, &image, &name, &["sh", "sleep"], STAND_IN_DOCKERFILE).await;
+    build_from_host(
+        &docker,
+        &image,
+        &labels::for_loop(&name),
+        &["sh", "sleep"],
+        STAND_IN_DOCKERFILE,
+    )
+    .await;
     let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
 
     cluster.preflight(&ui()).await.expect("the image is local");
@@ -314,7 +342,14 @@ async fn retain_keeps_a_failed_node_and_delete_removes_it_with_its_volume() {
     let name = unique("retain");
     let dir = tempfile::tempdir().unwrap();
     let image = format!("restate-dev-test/{name}-node:v1");
-    build_from_host(&docker, &image, &name, &["sh", "sleep"], STAND_IN_DOCKERFILE).await;
+    build_from_host(
+        &docker,
+        &image,
+        &labels::for_loop(&name),
+        &["sh", "sleep"],
+        STAND_IN_DOCKERFILE,
+    )
+    .await;
     let mut cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
     cluster.retain = true;
 
@@ -385,7 +420,14 @@ async fn the_node_gets_the_passed_variables_with_the_networks_subnets() {
     let name = format!("kf-{}", unique("env"));
     let dir = tempfile::tempdir().unwrap();
     let image = format!("restate-dev-test/{name}-node:v1");
-    build_from_host(&docker, &image, &name, &["sh", "sleep"], STAND_IN_DOCKERFILE).await;
+    build_from_host(
+        &docker,
+        &image,
+        &labels::for_loop(&name),
+        &["sh", "sleep"],
+        STAND_IN_DOCKERFILE,
+    )
+    .await;
     let mut cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
     cluster.retain = true;
     cluster.passed_env = BTreeMap::from([
@@ -502,6 +544,9 @@ async fn measure_image_load() {
     println!("ratio file+copy / streamed: {:.2}", b.as_secs_f64() / a.as_secs_f64());
 }
 
+/// A container with the node's name that this loop did not make: one without labels, and one the kind CLI
+/// made (its cluster label, without ours; running, with no admin.conf, which an older `ensure` took for a node
+/// left half-made by an interrupted `up`, and removed). Neither is reused, recreated or deleted.
 #[tokio::test]
 #[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
 async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
@@ -509,25 +554,55 @@ async fn a_foreign_container_with_the_node_name_is_not_taken_over() {
     let name = unique("foreign");
     let dir = tempfile::tempdir().unwrap();
     let image = format!("restate-dev-test/{name}:v1");
-    build_from_host(&docker, &image, &name, &["sleep"], SLEEPER_DOCKERFILE).await;
+    // No labels on the image: a container inherits them.
+    build_from_host(
+        &docker,
+        &image,
+        &BTreeMap::new(),
+        &["sleep", "test"],
+        SLEEPER_DOCKERFILE,
+    )
+    .await;
     let cluster = test_cluster(&docker, &name, &image, &dir.path().join("config"));
-    let spec = ContainerSpec::new(cluster.node_name(), &image, BTreeMap::new());
-    docker.run_container(&spec).await.unwrap();
-
-    let error = cluster.ensure(&ui()).await.err();
-    let removed = cluster.delete(&ui()).await;
-    let still_there = docker.inspect_container(&spec.name).await.unwrap().is_some();
-    docker.remove_container(&spec.name).await.unwrap();
+    let kind_made = BTreeMap::from([
+        (node::CLUSTER_LABEL.to_string(), name.clone()),
+        ("io.x-k8s.kind.role".to_string(), "control-plane".to_string()),
+    ]);
+    let mut outcomes = Vec::new();
+    for labels in [BTreeMap::new(), kind_made] {
+        let spec = ContainerSpec::new(cluster.node_name(), &image, labels.clone());
+        docker.run_container(&spec).await.unwrap();
+        let preflight = cluster.preflight(&ui()).await.err();
+        let ensured = cluster.ensure(&ui()).await.err();
+        let removed = cluster.delete(&ui()).await;
+        let after = docker.inspect_container(&spec.name).await.unwrap();
+        docker.remove_container(&spec.name).await.unwrap();
+        outcomes.push((labels, preflight, ensured, removed, after));
+    }
     docker.remove_image(&image).await.unwrap();
 
-    let error = error.expect("not a kind node");
-    assert_eq!(error.kind, Kind::Prerequisite, "{error}");
-    assert!(error.message.contains("is not the node of kind cluster"), "{error}");
-    assert_eq!(removed.expect("delete finds nothing of ours"), Removed::new());
-    assert!(
-        still_there,
-        "delete never removes a container without the cluster label"
-    );
+    for (labels, preflight, ensured, removed, after) in outcomes {
+        for error in [preflight, ensured] {
+            let error = error.expect("not this loop's node");
+            assert_eq!(error.kind, Kind::Prerequisite, "{error}");
+            let node = cluster.node_name();
+            assert!(
+                error
+                    .message
+                    .starts_with(&format!("container {node} exists and is not loop {name}'s")),
+                "{error}"
+            );
+            if !labels.is_empty() {
+                assert!(error.message.contains("made by the kind CLI"), "{error}");
+                let hint = error.hint.unwrap_or_default();
+                assert!(hint.contains(&format!("--context kind-{name}")), "{hint}");
+            }
+        }
+        assert_eq!(removed.expect("delete finds nothing of ours"), Removed::new());
+        let after = after.expect("the container is still there");
+        assert!(after.running, "untouched: still running");
+        assert_eq!(after.labels, labels, "untouched: its labels as they were");
+    }
 }
 
 #[tokio::test]

@@ -71,6 +71,11 @@ pub fn from_admin_conf(admin_conf: &str, cluster: &str, api_port: u16) -> Result
 }
 
 impl Entries {
+    /// The API server these entries point at.
+    pub fn server(&self) -> Option<&str> {
+        self.cluster.cluster.as_ref().and_then(|c| c.server.as_deref())
+    }
+
     /// A kubeconfig holding only these entries, for building a client without reading the user's files.
     pub fn to_kubeconfig(&self) -> Kubeconfig {
         Kubeconfig {
@@ -157,6 +162,45 @@ impl Files {
         Ok((path, written))
     }
 
+    /// The server of the cluster entry named `name` in the file entries of that name are written to, when it has
+    /// one: what a merge would replace.
+    pub fn server(&self, name: &str) -> Result<Option<String>> {
+        let path = self.target(name)?;
+        let doc = match read(&path)? {
+            Some(text) if !text.trim().is_empty() => parse(&path, &text)?,
+            _ => return Ok(None),
+        };
+        Ok(server_of(&doc, name))
+    }
+
+    /// Removes the entries named `name` from every file whose cluster entry of that name points at `server` (or
+    /// that has none): the entries of our node, and no other cluster's. kind removes `kind-NAME` whatever it
+    /// points at (remove.go); but another kind, or an older node since removed by hand, may have written those
+    /// names, and their entries are not ours to delete.
+    pub fn remove_pointing_at(&self, name: &str, server: &str) -> Result<Vec<Removal>> {
+        let mut done = Vec::new();
+        for path in self.0.iter().filter(|p| p.exists()) {
+            let _lock = Lock::acquire(path, LOCK_WAIT)?;
+            let original = read(path)?.unwrap_or_default();
+            if original.trim().is_empty() {
+                continue;
+            }
+            if let Some(other) = server_of(&parse(path, &original)?, name).filter(|s| s != server) {
+                done.push(Removal::Kept {
+                    file: path.clone(),
+                    server: other,
+                });
+                continue;
+            }
+            let (text, written) = rewrite(path, &original, &Change::Remove(name))?;
+            if written != Written::Unchanged {
+                write_replacing(path, &text)?;
+                done.push(Removal::Removed(path.clone()));
+            }
+        }
+        Ok(done)
+    }
+
     /// Removes the entries named `name` from every file, as kind's delete does (remove.go); the files changed.
     pub fn remove(&self, name: &str) -> Result<Vec<PathBuf>> {
         let mut changed = Vec::new();
@@ -167,6 +211,26 @@ impl Files {
         }
         Ok(changed)
     }
+}
+
+/// What [`Files::remove_pointing_at`] did in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Removed(PathBuf),
+    /// The file's entries of that name point at another server, so they stay.
+    Kept {
+        file: PathBuf,
+        server: String,
+    },
+}
+
+/// The server of the cluster entry named `name`.
+fn server_of(doc: &Kubeconfig, name: &str) -> Option<String> {
+    doc.clusters
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.server.clone())
 }
 
 /// Whether the file at `path` has a cluster, user or context named `name`; a missing file has none.

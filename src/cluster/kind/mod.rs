@@ -19,6 +19,7 @@ use bollard::query_parameters::CreateContainerOptions;
 
 use super::{Access, Provider, Reach, Removed};
 use crate::config::LoopSettings;
+use crate::docker::ownership::{self, Object};
 use crate::docker::{ContainerInfo, Docker, ports};
 use crate::error::{Error, Result};
 use crate::labels;
@@ -179,7 +180,20 @@ impl KindCluster {
     /// The node's admin.conf, renamed, merged into the kubeconfig file.
     async fn write_kubeconfig(&self, admin_conf: &str, api_port: u16, ui: &Ui) -> Result<Entries> {
         let entries = kubeconfig::from_admin_conf(admin_conf, &self.name, api_port)?;
+        // `kind-NAME` is kind's name for cluster NAME, which on this Docker is this loop's node: kind overwrites
+        // its names too. Entries that pointed elsewhere belonged to a cluster of that name that is gone.
+        let replaced = self.kubeconfig.server(&entries.name)?;
+        let replaced = replaced.filter(|old| Some(old.as_str()) != entries.server());
         let (file, written) = self.kubeconfig.merge(&entries)?;
+        if let Some(old) = replaced {
+            ui.info(format!(
+                "note: kube context {} in {} pointed at {old}, where no node of this loop answers; it now points \
+                 at node {}",
+                entries.name,
+                file.display(),
+                self.node_name()
+            ));
+        }
         if written == kubeconfig::Written::Reformatted {
             ui.info(format!(
                 "note: {} was rewritten in kubectl's layout (its layout was not one restate-dev edits in place)",
@@ -412,6 +426,12 @@ impl KindCluster {
         error
     }
 
+    /// The node named like ours must be this loop's: a kind-CLI cluster of the same name is not.
+    async fn ensure_node_is_ours(&self) -> Result<()> {
+        let node = self.node_name();
+        ownership::ensure_ours(&self.docker, &self.name, &[(Object::Container, &node)]).await
+    }
+
     fn cluster_labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([(CLUSTER_LABEL.to_string(), self.name.clone())])
     }
@@ -469,7 +489,7 @@ impl Provider for KindCluster {
 
     async fn preflight(&self, ui: &Ui) -> Result<()> {
         if self.docker.inspect_container(&self.node_name()).await?.is_some() {
-            return Ok(());
+            return self.ensure_node_is_ours().await;
         }
         self.host().await?.require_supported()?;
         if self.local_image().await?.is_none() {
@@ -497,6 +517,8 @@ impl Provider for KindCluster {
 
     async fn ensure(&self, ui: &Ui) -> Result<Access> {
         if let Some(info) = self.docker.inspect_container(&self.node_name()).await? {
+            // Reusing or recreating a node another tool made would take its cluster over.
+            self.ensure_node_is_ours().await?;
             if !self.half_made(&info).await? {
                 return self.reuse(info, ui).await;
             }
@@ -526,10 +548,20 @@ impl Provider for KindCluster {
         let mut removed = Removed::new();
         let nodes = self.docker.list_containers(&self.cluster_labels()).await?;
         let mut ours = false;
+        // Where our node's API server answers: the kube context entries pointing there are ours to remove.
+        let mut api_server = None;
         for name in &nodes {
-            let info = self.docker.inspect_container(name).await?;
-            ours |= info
-                .is_some_and(|i| i.labels.get(labels::MANAGED_BY_KEY).map(String::as_str) == Some(labels::MANAGED_BY));
+            let Some(info) = self.docker.inspect_container(name).await? else {
+                continue;
+            };
+            ours |= info.labels.get(labels::MANAGED_BY_KEY).map(String::as_str) == Some(labels::MANAGED_BY);
+            if *name == self.node_name() {
+                api_server = info
+                    .ports
+                    .iter()
+                    .find(|(c, _)| *c == API_SERVER_PORT)
+                    .map(|(_, host)| format!("https://127.0.0.1:{host}"));
+            }
         }
         if !nodes.is_empty() && !ours {
             ui.warn(format!(
@@ -552,8 +584,20 @@ impl Provider for KindCluster {
             )),
             network::Outcome::NotOurs | network::Outcome::Missing => {}
         }
-        for file in self.kubeconfig.remove(&self.context())? {
-            removed.push(format!("kube context {} from {}", self.context(), file.display()));
+        let context = self.context();
+        let Some(server) = api_server else {
+            return Ok(removed);
+        };
+        for removal in self.kubeconfig.remove_pointing_at(&context, &server)? {
+            match removal {
+                kubeconfig::Removal::Removed(file) => {
+                    removed.push(format!("kube context {context} from {}", file.display()))
+                }
+                kubeconfig::Removal::Kept { file, server } => ui.info(format!(
+                    "kept kube context {context} in {}: it points at {server}, not at this loop's node",
+                    file.display()
+                )),
+            }
         }
         Ok(removed)
     }

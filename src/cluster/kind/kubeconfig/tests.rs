@@ -330,3 +330,49 @@ fn a_broken_file_in_the_chain_is_named() {
     let err = files.target("kind-a").unwrap_err();
     assert!(err.message.contains(&paths[0].display().to_string()), "{}", err.message);
 }
+
+/// `down` removes `kind-a` only where it points at this loop's node: a file where another cluster of that name
+/// (a kind cluster on another Docker, an old node removed by hand) wrote it keeps every byte.
+#[test]
+fn down_removes_only_the_entries_that_point_at_our_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, paths) = chain(dir.path(), &[("a", EXISTING), ("b", ""), ("c", "")]);
+    Files::new(vec![paths[0].clone()]).merge(&entries("a", 1111)).unwrap();
+    Files::new(vec![paths[2].clone()]).merge(&entries("a", 4444)).unwrap();
+    let elsewhere = fs::read_to_string(&paths[2]).unwrap();
+    let done = files.remove_pointing_at("kind-a", "https://127.0.0.1:1111").unwrap();
+    assert_eq!(
+        done,
+        [
+            Removal::Removed(paths[0].clone()),
+            Removal::Kept {
+                file: paths[2].clone(),
+                server: "https://127.0.0.1:4444".into()
+            }
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(&paths[0]).unwrap(),
+        EXISTING.replace("current-context: prod\n", "current-context: \"\"\n")
+    );
+    assert_eq!(fs::read_to_string(&paths[2]).unwrap(), elsewhere);
+    assert_eq!(fs::read_to_string(&paths[1]).unwrap(), "", "an empty file stays empty");
+}
+
+/// What a merge would replace is known beforehand, so `up` can say it replaced another cluster's entries.
+#[test]
+fn the_server_a_merge_replaces_is_read_from_the_target_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, paths) = chain(dir.path(), &[("b", EXISTING)]);
+    assert_eq!(files.server("kind-a").unwrap(), None);
+    assert_eq!(
+        files.server("prod").unwrap().as_deref(),
+        Some("https://prod.example:6443")
+    );
+    Files::new(vec![paths[1].clone()]).merge(&entries("a", 4444)).unwrap();
+    assert_eq!(
+        files.server("kind-a").unwrap().as_deref(),
+        Some("https://127.0.0.1:4444")
+    );
+    assert_eq!(entries("a", 1111).server(), Some("https://127.0.0.1:1111"));
+}
