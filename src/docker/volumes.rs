@@ -49,15 +49,6 @@ impl Docker {
         Ok(names)
     }
 
-    /// The volume's labels; None when it does not exist.
-    pub async fn volume_labels(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
-        match self.client.inspect_volume(name).await {
-            Ok(volume) => Ok(Some(volume.labels.into_iter().collect())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.fail(e, "inspect volume", name)),
-        }
-    }
-
     /// Removes the volume; false when it did not exist. Docker refuses while a container uses it.
     pub async fn remove_volume(&self, name: &str) -> Result<bool> {
         match self.client.remove_volume(name, None::<RemoveVolumeOptions>).await {
