@@ -3,10 +3,12 @@
 use crate::cli::DownArgs;
 use crate::commands::Ctx;
 use crate::error::Result;
+use crate::lock;
 use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &DownArgs) -> Result<()> {
     let name = ctx.name()?;
+    let _lock = lock::acquire(&name, "down", &ctx.ui).await?;
     let namespace = ctx.namespace()?;
     let removed = runtime::down(&name, &namespace, args, &ctx.ui).await?;
     if ctx.ui.is_json() {
