@@ -754,3 +754,68 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     assert_eq!(total, "4", "Restate's state survives the stop");
     ok(run(sandbox.restate_dev(&name, &["down"])));
 }
+
+/// Every network named `kind` (Docker allows several).
+fn kind_networks() -> usize {
+    docker_cli(&["network", "ls", "--filter", "name=^kind$", "--format", "{{.ID}}"])
+        .lines()
+        .count()
+}
+
+/// Two `up`s of one name started at once: the second waits for the first (the loop's lock), then re-ups the
+/// cluster the first made. One cluster and one `kind` network; both exit 0; `down` leaves nothing of the loop.
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn two_ups_at_once_give_one_cluster() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let sandbox = Sandbox::new();
+    let name = loop_name("t");
+    let mut cleanup = Cleanup::of_loop(&sandbox, &name);
+    cleanup.networks = kind_network_if_new();
+    let image = node_image();
+    let server = restate_server();
+    let args = [
+        "up",
+        "--node-image",
+        &image,
+        "--restate-binary",
+        &server,
+        "--no-verify",
+        "--timeout",
+        "10m",
+        "--output",
+        "json",
+    ];
+    let spawn = || {
+        sandbox
+            .restate_dev(&name, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let started = Instant::now();
+    let ups = [spawn(), spawn()];
+    let summaries: Vec<Value> = ups
+        .into_iter()
+        .map(|up| json(&ok(up.wait_with_output().unwrap())))
+        .collect();
+    eprintln!("two ups at once took {:.1}s", started.elapsed().as_secs_f64());
+    let mut cluster: Vec<String> = summaries.iter().map(|s| statuses(s)["cluster"].clone()).collect();
+    cluster.sort();
+    assert_eq!(cluster, ["ok", "skipped"], "one made the cluster, the other reused it");
+    assert_eq!(summaries[0]["ingress_url"], summaries[1]["ingress_url"]);
+    let nodes = docker_cli(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(nodes, format!("{name}-control-plane"));
+    assert_eq!(kind_networks(), 1);
+    ok(run(sandbox.restate_dev(&name, &["down"])));
+    assert_eq!(labelled(&name), Vec::<String>::new());
+    assert!(kind_networks() <= 1);
+}
