@@ -762,8 +762,10 @@ fn kind_networks() -> usize {
         .count()
 }
 
-/// Two `up`s of one name started at once: the second waits for the first (the loop's lock), then re-ups the
-/// cluster the first made. One cluster and one `kind` network; both exit 0; `down` leaves nothing of the loop.
+/// Two `up`s of one name started at once: the second waits for the first (the loop's lock, which it names),
+/// then re-ups the cluster the first made. One cluster and one `kind` network; both exit 0; `down` leaves
+/// nothing of the loop. Without the lock they may still both succeed (the later one finding the node made), so
+/// the waiting line is what proves they were serialised.
 #[tokio::test]
 #[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
 async fn two_ups_at_once_give_one_cluster() {
@@ -783,8 +785,6 @@ async fn two_ups_at_once_give_one_cluster() {
         "--no-verify",
         "--timeout",
         "10m",
-        "--output",
-        "json",
     ];
     let spawn = || {
         sandbox
@@ -796,15 +796,40 @@ async fn two_ups_at_once_give_one_cluster() {
     };
     let started = Instant::now();
     let ups = [spawn(), spawn()];
-    let summaries: Vec<Value> = ups
-        .into_iter()
-        .map(|up| json(&ok(up.wait_with_output().unwrap())))
-        .collect();
+    let pids = [ups[0].id(), ups[1].id()];
+    let outputs: Vec<Output> = ups.into_iter().map(|up| ok(up.wait_with_output().unwrap())).collect();
     eprintln!("two ups at once took {:.1}s", started.elapsed().as_secs_f64());
-    let mut cluster: Vec<String> = summaries.iter().map(|s| statuses(s)["cluster"].clone()).collect();
-    cluster.sort();
-    assert_eq!(cluster, ["ok", "skipped"], "one made the cluster, the other reused it");
-    assert_eq!(summaries[0]["ingress_url"], summaries[1]["ingress_url"]);
+    let stderrs: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    let waited: Vec<bool> = (0..2)
+        .map(|i| {
+            stderrs[i].contains(&format!(
+                "waiting for another `up` of loop {name} (pid {})…",
+                pids[1 - i]
+            ))
+        })
+        .collect();
+    assert!(
+        waited[0] != waited[1],
+        "exactly one up waits for the other: {stderrs:#?}"
+    );
+    let made = stderrs.iter().filter(|e| e.contains("✓ cluster ")).count();
+    let reused = stderrs.iter().filter(|e| e.contains("· cluster ")).count();
+    assert_eq!(
+        (made, reused),
+        (1, 1),
+        "one made the cluster, the other reused it: {stderrs:#?}"
+    );
+    let ingress = |o: &Output| {
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("ingress"))
+            .map(str::to_string)
+    };
+    assert_eq!(ingress(&outputs[0]), ingress(&outputs[1]));
     let nodes = docker_cli(&[
         "ps",
         "-a",
