@@ -11,6 +11,7 @@ pub mod error;
 pub mod images;
 mod k8s;
 pub mod labels;
+mod lock;
 mod pipeline;
 pub mod restate;
 mod runtime;

@@ -974,3 +974,93 @@ async fn a_rebuilt_image_rolls_out_and_a_stopped_node_comes_back() {
     assert_eq!(row.map(|r| r["runtime"].clone()), Some("kind".into()), "{listed}");
     ok(run(sandbox.restate_dev(&name, &["down"])));
 }
+
+/// Every network named `kind` (Docker allows several).
+fn kind_networks() -> usize {
+    docker_cli(&["network", "ls", "--filter", "name=^kind$", "--format", "{{.ID}}"])
+        .lines()
+        .count()
+}
+
+/// Two `up`s of one name started at once: the second waits for the first (the loop's lock, which it names),
+/// then re-ups the cluster the first made. One cluster and one `kind` network; both exit 0; `down` leaves
+/// nothing of the loop. Without the lock they may still both succeed (the later one finding the node made), so
+/// the waiting line is what proves they were serialised.
+#[tokio::test]
+#[ignore = "needs Docker, a node image and the kind CLI: scripts/test.sh builds them and runs this tier"]
+async fn two_ups_at_once_give_one_cluster() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let sandbox = Sandbox::new();
+    let name = loop_name("t");
+    let mut cleanup = Cleanup::of_loop(&sandbox, &name);
+    cleanup.networks = kind_network_if_new();
+    let image = node_image();
+    let server = restate_server();
+    let args = [
+        "up",
+        "--node-image",
+        &image,
+        "--restate-binary",
+        &server,
+        "--no-verify",
+        "--timeout",
+        "10m",
+    ];
+    let spawn = || {
+        sandbox
+            .restate_dev(&name, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let started = Instant::now();
+    let ups = [spawn(), spawn()];
+    let pids = [ups[0].id(), ups[1].id()];
+    let outputs: Vec<Output> = ups.into_iter().map(|up| ok(up.wait_with_output().unwrap())).collect();
+    eprintln!("two ups at once took {:.1}s", started.elapsed().as_secs_f64());
+    let stderrs: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    let waited: Vec<bool> = (0..2)
+        .map(|i| {
+            stderrs[i].contains(&format!(
+                "waiting for another `up` of loop {name} (pid {})…",
+                pids[1 - i]
+            ))
+        })
+        .collect();
+    assert!(
+        waited[0] != waited[1],
+        "exactly one up waits for the other: {stderrs:#?}"
+    );
+    let made = stderrs.iter().filter(|e| e.contains("✓ cluster ")).count();
+    let reused = stderrs.iter().filter(|e| e.contains("· cluster ")).count();
+    assert_eq!(
+        (made, reused),
+        (1, 1),
+        "one made the cluster, the other reused it: {stderrs:#?}"
+    );
+    let ingress = |o: &Output| {
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("ingress"))
+            .map(str::to_string)
+    };
+    assert_eq!(ingress(&outputs[0]), ingress(&outputs[1]));
+    let nodes = docker_cli(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=io.x-k8s.kind.cluster={name}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(nodes, format!("{name}-control-plane"));
+    assert_eq!(kind_networks(), 1);
+    ok(run(sandbox.restate_dev(&name, &["down"])));
+    assert_eq!(labelled(&name), Vec::<String>::new());
+    assert!(kind_networks() <= 1);
+}

@@ -3,10 +3,12 @@
 use crate::cli::DownArgs;
 use crate::commands::{Ctx, describe_loops, other_loops};
 use crate::error::Result;
+use crate::lock;
 use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &DownArgs) -> Result<()> {
     let name = ctx.name()?;
+    let _lock = lock::acquire(&name, "down", &ctx.ui).await?;
     let place = ctx.find_loop(&name, args.runtime, args.context.as_deref()).await?;
     let args = DownArgs {
         context: place.context,

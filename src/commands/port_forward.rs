@@ -1,5 +1,9 @@
 //! `restate-dev port-forward`: holds the port-forwards of a loop on minikube or an existing context, on the ports
 //! `up` recorded, until Ctrl-C. The loop itself keeps running.
+//!
+//! It starts only once no `up` or `down` of the loop is running (an `up` holds the same forwards while it
+//! verifies), but does not hold the loop's lock while it forwards: that would keep `up` and `down` waiting
+//! for as long as it runs.
 
 use crate::cli::PortForwardArgs;
 use crate::cluster::Reach;
@@ -7,6 +11,7 @@ use crate::commands::Ctx;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::k8s::portforward::PortForward;
+use crate::lock;
 use crate::runtime::{
     self,
     kube::{self, Forwarded},
@@ -37,6 +42,7 @@ pub async fn run(ctx: &Ctx, args: &PortForwardArgs, mut signals: Signals) -> Res
 /// Finds the loop's cluster, starts both forwards and says where they answer.
 async fn start(ctx: &Ctx, args: &PortForwardArgs) -> Result<(PortForward, PortForward)> {
     let name = ctx.name()?;
+    let _lock = lock::acquire(&name, "port-forward", &ctx.ui).await?;
     let namespace = ctx.namespace()?;
     let docker = match args.context {
         Some(_) => None,

@@ -2,6 +2,8 @@
 //!
 //! Smoke removes what it makes, so it refuses a name whose loop exists already: that loop is someone's work
 //! (with --keep it removes nothing, so it may use it).
+//! It holds the loop's lock from before its claim until its teardown has ended, so no `up` or `down` of the same
+//! name runs in between.
 //! A signal (Ctrl-C, SIGTERM) stops `up` but not the teardown, which still runs and is reported; a second
 //! signal abandons the teardown at once.
 
@@ -10,6 +12,7 @@ use serde::Serialize;
 use crate::cli::{DownArgs, SmokeArgs};
 use crate::commands::{Ctx, up};
 use crate::error::{Error, Result};
+use crate::lock::{self, LoopLock};
 use crate::pipeline::{Done, Pipeline, StepRecord};
 use crate::runtime::{self, Plan, Summary};
 use crate::signals::Signals;
@@ -32,7 +35,7 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
     let (outcome, teardown) = match claimed_plan(ctx, args, &mut pipeline, &mut signals).await {
         // Nothing was made: there is nothing to tear down.
         Err(error) => (Err(error), None),
-        Ok(plan) => {
+        Ok((plan, _lock)) => {
             let outcome = tokio::select! {
                 summary = runtime::up(&plan, &mut pipeline) => summary,
                 kind = signals.next() => {
@@ -106,10 +109,16 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
     }
 }
 
-/// The plan, once no loop of that name exists: smoke must not take down a loop it did not make. A signal
-/// before anything is made just ends smoke.
-async fn claimed_plan(ctx: &Ctx, args: &SmokeArgs, pipeline: &mut Pipeline, signals: &mut Signals) -> Result<Plan> {
+/// The plan and the loop's lock, once no loop of that name exists: smoke must not take down a loop it did not
+/// make. A signal before anything is made (while waiting for the lock too) just ends smoke.
+async fn claimed_plan(
+    ctx: &Ctx,
+    args: &SmokeArgs,
+    pipeline: &mut Pipeline,
+    signals: &mut Signals,
+) -> Result<(Plan, LoopLock)> {
     let claim = async {
+        let lock = lock::acquire(&ctx.name()?, "smoke", &ctx.ui).await?;
         let plan = up::plan_step(ctx, &args.up, pipeline).await?;
         pipeline
             .step("claim", async |_| {
@@ -138,7 +147,7 @@ async fn claimed_plan(ctx: &Ctx, args: &SmokeArgs, pipeline: &mut Pipeline, sign
                 )))
             })
             .await?;
-        Ok(plan)
+        Ok((plan, lock))
     };
     tokio::select! {
         plan = claim => plan,

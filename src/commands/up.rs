@@ -5,11 +5,13 @@ use crate::commands::Ctx;
 use crate::config::{Record, VERIFY_KEYS};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
+use crate::lock;
 use crate::pipeline::{Done, Pipeline};
 use crate::runtime::{self, Plan, Summary, record};
 use crate::ui::{Ui, format_duration};
 
 pub async fn run(ctx: &Ctx, args: &UpArgs) -> Result<()> {
+    let _lock = lock::acquire(&ctx.name()?, "up", &ctx.ui).await?;
     let mut pipeline = Pipeline::new(&ctx.ui);
     let summary = execute(ctx, args, &mut pipeline).await?;
     print_summary(&ctx.ui, &summary, &pipeline);

@@ -18,7 +18,7 @@ pub use connect::{Endpoint, MIN_API_VERSION};
 pub use containers::{ContainerInfo, ContainerSpec, Mount, PortPublish};
 pub use exec::ExecOutput;
 pub use images::{BuildContext, ImageInfo};
-pub use networks::{NetworkInfo, NetworkSpec};
+pub use networks::{NetworkInfo, NetworkRef, NetworkSpec};
 
 use crate::error::Error;
 

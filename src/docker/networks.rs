@@ -1,12 +1,18 @@
 //! Networks: a bridge per loop, found again by label.
+//!
+//! Docker keys networks by ID, and before API 1.44 it creates a second network of a name that exists (two
+//! concurrent creates always can). So a name may stand for several networks, and Docker then refuses to use it
+//! ("network … is ambiguous"). [`Docker::keep_one_network`] settles that as kind does
+//! (providers/docker/network.go `removeDuplicateNetworks`): keep one, remove the empty others by ID.
 
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptions};
+use k8s_openapi::jiff::Timestamp;
 
 use super::containers::describe;
-use super::{Docker, is_not_found, label_filters, to_btree, to_hash};
+use super::{Docker, is_conflict, is_not_found, label_filters, to_btree, to_hash};
 use crate::error::Result;
 
 /// A bridge network to create.
@@ -31,6 +37,14 @@ pub struct NetworkInfo {
     pub containers: Vec<String>,
     /// Its IPAM subnets, IPv4 and IPv6, in Docker's order.
     pub subnets: Vec<String>,
+    pub created: Option<Timestamp>,
+}
+
+/// A network as listed: its ID tells it from others of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRef {
+    pub id: String,
+    pub name: String,
 }
 
 impl NetworkSpec {
@@ -111,22 +125,101 @@ impl Docker {
             options: to_btree(inspected.options),
             containers,
             subnets,
+            created: inspected.created.as_deref().and_then(|t| t.parse().ok()),
         }))
     }
 
-    /// Names of the networks carrying every one of `labels`.
+    /// Names of the networks carrying every one of `labels` (a name once, however many networks bear it).
     pub async fn list_networks(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>> {
-        let options = ListNetworksOptions {
-            filters: Some(label_filters(labels)),
-        };
+        let mut names: Vec<String> = self
+            .list_network_refs(label_filters(labels), "list networks labelled", &describe(labels))
+            .await?
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The networks carrying every one of `labels`, with their IDs, so that duplicates of a name can be told
+    /// apart and each removed.
+    pub async fn list_labelled_networks(&self, labels: &BTreeMap<String, String>) -> Result<Vec<NetworkRef>> {
+        self.list_network_refs(label_filters(labels), "list networks labelled", &describe(labels))
+            .await
+    }
+
+    async fn list_network_refs(
+        &self,
+        filters: HashMap<String, Vec<String>>,
+        what: &str,
+        target: &str,
+    ) -> Result<Vec<NetworkRef>> {
+        let options = ListNetworksOptions { filters: Some(filters) };
         let list = self
             .client
             .list_networks(Some(options))
             .await
-            .map_err(|e| self.fail(e, "list networks labelled", &describe(labels)))?;
-        let mut names: Vec<String> = list.into_iter().filter_map(|n| n.name).collect();
-        names.sort();
-        Ok(names)
+            .map_err(|e| self.fail(e, what, target))?;
+        let mut refs: Vec<NetworkRef> = list
+            .into_iter()
+            .filter_map(|n| {
+                Some(NetworkRef {
+                    id: n.id?,
+                    name: n.name?,
+                })
+            })
+            .collect();
+        refs.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(refs)
+    }
+
+    /// Every network named exactly `name`, inspected, in the order [`Docker::keep_one_network`] keeps them.
+    /// Their `containers` are every container attached, stopped ones included.
+    pub async fn networks_named(&self, name: &str) -> Result<Vec<NetworkInfo>> {
+        // Docker's name filter matches substrings: the exact match is ours to make.
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let mut found = Vec::new();
+        for listed in self.list_network_refs(filters, "list networks named", name).await? {
+            if listed.name != name {
+                continue;
+            }
+            // One that vanished since the listing is no longer a duplicate.
+            let Some(mut info) = self.inspect_network(&listed.id).await? else {
+                continue;
+            };
+            for container in self.containers_on_network(&listed.id).await? {
+                if !info.containers.contains(&container) {
+                    info.containers.push(container);
+                }
+            }
+            found.push(info);
+        }
+        found.sort_by(keep_order);
+        Ok(found)
+    }
+
+    /// The one network named `name` to use, when any exists: with several, the first in kind's order (one with
+    /// containers), then the oldest. Of the others, those `ours` allows and no container uses are removed by ID;
+    /// anything else is left as it is. Every process that settles the same duplicates keeps the same network, and
+    /// a network that was alone when someone chose it stays the oldest, so it is never the one removed.
+    pub async fn keep_one_network(
+        &self,
+        name: &str,
+        ours: impl Fn(&NetworkInfo) -> bool,
+    ) -> Result<Option<NetworkInfo>> {
+        let mut networks = self.networks_named(name).await?.into_iter();
+        let Some(kept) = networks.next() else {
+            return Ok(None);
+        };
+        for duplicate in networks.filter(|n| ours(n) && n.containers.is_empty()) {
+            match self.remove_network(&duplicate.id).await {
+                Ok(_) => tracing::debug!("removed network {name} {}: a duplicate of {}", duplicate.id, kept.id),
+                // Someone attached a container meanwhile: it is in use, so it stays (and `down` removes it).
+                Err(e) if is_conflict(&e) => tracing::debug!("kept duplicate network {name} {}: {e}", duplicate.id),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(kept))
     }
 
     /// Removes the network; false when it did not exist. Docker refuses while containers are attached.
@@ -139,9 +232,45 @@ impl Docker {
     }
 }
 
+/// kind's order (`sortNetworkInspectEntries`: the most containers first), then the oldest, then by ID. Age comes
+/// before kind's ID so that a network someone already chose (it was the only one, so the oldest) keeps winning.
+fn keep_order(a: &NetworkInfo, b: &NetworkInfo) -> std::cmp::Ordering {
+    let created = |n: &NetworkInfo| n.created.unwrap_or(Timestamp::MAX);
+    b.containers
+        .len()
+        .cmp(&a.containers.len())
+        .then_with(|| created(a).cmp(&created(b)))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn network(id: &str, created: &str, containers: &[&str]) -> NetworkInfo {
+        NetworkInfo {
+            id: id.into(),
+            name: "n".into(),
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            containers: containers.iter().map(|c| c.to_string()).collect(),
+            subnets: Vec::new(),
+            created: Some(created.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_kept_in_use_first_then_oldest_then_by_id() {
+        let mut networks = [
+            network("a1", "2026-01-01T00:00:02Z", &[]),
+            network("b2", "2026-01-01T00:00:01.5Z", &[]),
+            network("c3", "2026-01-01T00:00:03Z", &["node"]),
+            network("a0", "2026-01-01T00:00:02Z", &[]),
+        ];
+        networks.sort_by(keep_order);
+        let ids: Vec<&str> = networks.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["c3", "b2", "a0", "a1"]);
+    }
 
     #[test]
     fn options_carry_mtu_and_masquerade() {

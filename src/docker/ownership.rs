@@ -35,15 +35,16 @@ impl Object {
 pub async fn ensure_ours(docker: &Docker, loop_name: &str, objects: &[(Object, &str)]) -> Result<()> {
     let mut foreign = Vec::new();
     for &(object, name) in objects {
-        let labels = match object {
-            Object::Network => docker.inspect_network(name).await?.map(|n| n.labels),
-            Object::Volume => docker.volume_labels(name).await?,
-            Object::Container => docker.inspect_container(name).await?.map(|c| c.labels),
+        // Docker lets networks share a name (a race, an older release): every one of them must be ours.
+        let found: Vec<BTreeMap<String, String>> = match object {
+            Object::Network => docker.networks_named(name).await?.into_iter().map(|n| n.labels).collect(),
+            Object::Volume => docker.volume_labels(name).await?.into_iter().collect(),
+            Object::Container => docker.inspect_container(name).await?.map(|c| c.labels).into_iter().collect(),
         };
-        if let Some(labels) = labels
-            && !is_loops(&labels, loop_name)
-        {
-            foreign.push((object, name, labels));
+        for labels in found {
+            if !is_loops(&labels, loop_name) {
+                foreign.push((object, name, labels));
+            }
         }
     }
     let Some(((object, name, labels), rest)) = foreign.split_first() else {

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::docker::ownership::{self, Object};
-use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkSpec, PortPublish, ports};
+use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkInfo, NetworkSpec, PortPublish, ports};
 use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress, logged_about};
@@ -104,7 +104,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
         .await?;
     pipeline
         .step("cluster", async |_| {
-            let exists = docker.inspect_network(&names.network).await?.is_some();
+            let exists = existing_network(&docker, &plan.name, &names).await?.is_some();
             if !exists {
                 let spec = NetworkSpec {
                     name: names.network.clone(),
@@ -112,7 +112,14 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
                     mtu: None,
                     masquerade: true,
                 };
-                docker.create_network(&spec).await?;
+                // A daemon that refuses a second network of the name (API 1.44 on) says it exists: then it is used.
+                if let Err(e) = docker.create_network(&spec).await
+                    && !crate::docker::is_conflict(&e)
+                {
+                    return Err(e);
+                }
+                // Whoever created one too (an older release, without our lock) is settled now.
+                existing_network(&docker, &plan.name, &names).await?;
             }
             // Recorded with the loop's first object, before anything runs: a bare `up` must re-up it as this.
             record::write(&docker, &plan.name, &plan.record).await?;
@@ -286,10 +293,37 @@ impl Outcome {
     }
 }
 
+/// The loop's network, when it exists: the one of its name that `keep_one_network` keeps, after removing the
+/// empty duplicates of ours that a race or an older release left. This is where what exists is taken as the loop's.
+async fn existing_network(docker: &Docker, name: &str, names: &Names) -> Result<Option<NetworkInfo>> {
+    let ours = labels::for_loop(name);
+    let is_ours = |n: &NetworkInfo| ours.iter().all(|(k, v)| n.labels.get(k) == Some(v));
+    docker.keep_one_network(&names.network, is_ours).await
+}
+
+/// The loop's container of this name, when it exists. This is where what exists is taken as the loop's.
+async fn existing_container(docker: &Docker, name: &str) -> Result<Option<ContainerInfo>> {
+    docker.inspect_container(name).await
+}
+
+/// How often `ensure_container` looks again when a container of its name appeared between its look and its
+/// create (someone else's create won): from then on it is the one to use.
+const CREATE_ATTEMPTS: u32 = 3;
+
 /// Makes the container exist, run, and match `spec`'s ports and the image `image_id`. Images are compared by
 /// ID, not by reference, as Tilt and Skaffold do: a service rebuilt under the same tag must be run.
 async fn ensure_container(docker: &Docker, spec: &ContainerSpec, image_id: &str) -> Result<Outcome> {
-    let Some(info) = docker.inspect_container(&spec.name).await? else {
+    let mut attempt = 1;
+    loop {
+        match ensure_container_once(docker, spec, image_id).await {
+            Err(e) if attempt < CREATE_ATTEMPTS && crate::docker::is_conflict(&e) => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn ensure_container_once(docker: &Docker, spec: &ContainerSpec, image_id: &str) -> Result<Outcome> {
+    let Some(info) = existing_container(docker, &spec.name).await? else {
         docker.run_container(spec).await?;
         return Ok(Outcome::Created);
     };
@@ -402,9 +436,10 @@ async fn remove_pass(docker: &Docker, name: &str, keep_node: Option<&str>, remov
             removed.push(format!("container {container}"));
         }
     }
-    for network in docker.list_networks(&selector).await? {
-        if docker.remove_network(&network).await? {
-            removed.push(format!("network {network}"));
+    // By ID: duplicates of a name (left by a race or an older release) make the name ambiguous to Docker.
+    for network in docker.list_labelled_networks(&selector).await? {
+        if docker.remove_network(&network.id).await? {
+            removed.push(format!("network {}", network.name));
         }
     }
     for volume in docker.list_volumes(&selector).await? {

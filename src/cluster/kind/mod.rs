@@ -48,6 +48,9 @@ const API_WAIT_AFTER_START: Duration = Duration::from_secs(90);
 /// and a build on two cores) has been seen to starve it past 10 s.
 const API_WAIT_RUNNING: Duration = Duration::from_secs(30);
 
+/// How often the node is attached to the `kind` network when the network it was given vanishes meanwhile.
+const NETWORK_ATTEMPTS: u32 = 3;
+
 /// One kind cluster, named after the loop.
 pub struct KindCluster {
     docker: Docker,
@@ -110,18 +113,13 @@ impl KindCluster {
         Ok(Host::from_facts(&self.docker.facts().await?))
     }
 
-    /// The node's passed-through variables: proxies with NO_PROXY extended for the network, and the snapshotter.
-    async fn node_env(&self) -> Result<Vec<String>> {
+    /// The node's passed-through variables: proxies with NO_PROXY extended for the network's `subnets`, and the
+    /// snapshotter.
+    fn node_env(&self, subnets: &[String]) -> Vec<String> {
         let get = |name: &str| self.passed_env.get(name).cloned();
-        let subnets = self
-            .docker
-            .inspect_network(&self.network)
-            .await?
-            .map(|n| n.subnets)
-            .unwrap_or_default();
-        let mut env = proxy::node_env(get, &subnets, &[self.node_name()]);
+        let mut env = proxy::node_env(get, subnets, &[self.node_name()]);
         env.extend(snapshotter::node_env(get));
-        Ok(env)
+        env
     }
 
     pub fn node_name(&self) -> String {
@@ -315,37 +313,48 @@ impl KindCluster {
     async fn create_steps(&self, image: &str, made: &mut Made, ui: &Ui) -> Result<Access> {
         let (api_port, ingress_port, admin_port) = self.pick_ports()?;
         let host = self.host().await?;
-        let step = ui.step("network");
-        let ensured = network::ensure(&self.docker, &self.network).await?;
-        made.network = ensured.created();
-        step.done(ensured.describe());
-        if let network::Ensured::Ipv4Only(reason) = &ensured {
-            ui.info(format!("note: network {} has no IPv6 subnet: {reason}", self.network));
-        }
-        let spec = NodeSpec {
-            cluster: self.name.clone(),
-            image: image.to_string(),
-            network: self.network.clone(),
-            api_port,
-            ingress_port,
-            admin_port,
-            privileged: self.privileged,
-            host,
-            // after the network exists: NO_PROXY names its subnets
-            env: self.node_env().await?,
+        let mut attempt = 1;
+        let (spec, step) = loop {
+            let step = ui.step("network");
+            let (kept, ensured) = network::ensure(&self.docker, &self.network).await?;
+            made.network |= ensured.created();
+            step.done(ensured.describe());
+            if let network::Ensured::Ipv4Only(reason) = &ensured {
+                ui.info(format!("note: network {} has no IPv6 subnet: {reason}", self.network));
+            }
+            let spec = NodeSpec {
+                cluster: self.name.clone(),
+                image: image.to_string(),
+                // by ID: until another `up` has settled the duplicates it made, the name may be ambiguous
+                network: kept.id.clone(),
+                api_port,
+                ingress_port,
+                admin_port,
+                privileged: self.privileged,
+                host,
+                env: self.node_env(&kept.subnets),
+            };
+            let step = ui.step("node container");
+            let options = CreateContainerOptions {
+                name: Some(spec.name()),
+                ..Default::default()
+            };
+            match self
+                .docker
+                .client()
+                .create_container(Some(options), spec.container_body())
+                .await
+            {
+                Ok(_) => break (spec, step),
+                // Another `up` settled duplicates the other way just before we attached (a narrow race): again.
+                Err(_) if attempt < NETWORK_ATTEMPTS && self.docker.inspect_network(&kept.id).await?.is_none() => {
+                    step.skipped(format!("network {} {} was removed meanwhile", self.network, kept.id));
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.docker.fail(e, "create container", &spec.name())),
+            }
         };
         let node = spec.name();
-
-        let step = ui.step("node container");
-        let options = CreateContainerOptions {
-            name: Some(node.clone()),
-            ..Default::default()
-        };
-        self.docker
-            .client()
-            .create_container(Some(options), spec.container_body())
-            .await
-            .map_err(|e| self.docker.fail(e, "create container", &node))?;
         made.container = true;
         self.docker.start_container(&node).await?;
         let mut detail = format!("{node}, API on 127.0.0.1:{}", spec.api_port);

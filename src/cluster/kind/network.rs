@@ -3,12 +3,16 @@
 //! beside Docker's IPv4 one; IPv4 only when the engine cannot do IPv6. It is shared by every kind cluster on the
 //! machine. kind itself never removes it (kind#1919); we remove it only when we created it and nothing is
 //! attached any more.
+//!
+//! Several `up`s (and the kind CLI) may create it at once, and Docker before API 1.44 lets each of them make a
+//! network of that name. So, as kind's `createNetworkNoDuplicates` does, every create is followed by settling the
+//! duplicates: everyone keeps the same one and attaches to it by ID; our empty others are removed.
 
 use std::net::Ipv6Addr;
 
 use sha1::{Digest, Sha1};
 
-use crate::docker::{Docker, NetworkSpec};
+use crate::docker::{Docker, NetworkInfo, NetworkSpec};
 use crate::error::{Error, Result};
 use crate::labels;
 
@@ -57,11 +61,11 @@ pub fn ula_subnet(name: &str, attempt: i32) -> String {
     format!("{}/64", Ipv6Addr::from(ip))
 }
 
-/// Creates the network when missing. It is shared by every kind cluster, so it carries our label but no loop's:
-/// `down` of one loop must not take it from another.
-pub async fn ensure(docker: &Docker, network: &str) -> Result<Ensured> {
-    if docker.inspect_network(network).await?.is_some() {
-        return Ok(Ensured::Reused);
+/// Creates the network when missing; the one to attach to (by its ID) and how it came to be. It is shared by
+/// every kind cluster, so it carries our label but no loop's: `down` of one loop must not take it from another.
+pub async fn ensure(docker: &Docker, network: &str) -> Result<(NetworkInfo, Ensured)> {
+    if let Some(kept) = keep_one(docker, network).await? {
+        return Ok((kept, Ensured::Reused));
     }
     let spec = NetworkSpec {
         name: network.to_string(),
@@ -72,13 +76,14 @@ pub async fn ensure(docker: &Docker, network: &str) -> Result<Ensured> {
     for attempt in 0..ULA_ATTEMPTS {
         let subnet = ula_subnet(network, attempt);
         let error = match docker.create_network_with_ipv6(&spec, &subnet).await {
-            Ok(_) => return Ok(Ensured::DualStack(subnet)),
+            Ok(id) => return settled(docker, network, &id, Ensured::DualStack(subnet)).await,
             Err(error) => error,
         };
-        // another `up` created it between our look and our create (kind checks the same after an overlap)
-        if docker.inspect_network(network).await?.is_some() {
+        // another `up` created it between our look and our create: the daemon refused a second one, or its
+        // subnet overlaps ours (kind checks the same after an overlap)
+        if let Some(kept) = keep_one(docker, network).await? {
             tracing::debug!("network {network} appeared while creating it: {error}");
-            return Ok(Ensured::Reused);
+            return Ok((kept, Ensured::Reused));
         }
         let says = daemon_says(&error);
         match refusal(&says) {
@@ -94,12 +99,35 @@ pub async fn ensure(docker: &Docker, network: &str) -> Result<Ensured> {
     .hint("`docker network ls` shows the networks; remove unused ones with `docker network prune`"))
 }
 
-async fn create_ipv4_only(docker: &Docker, spec: &NetworkSpec, reason: String) -> Result<Ensured> {
+async fn create_ipv4_only(docker: &Docker, spec: &NetworkSpec, reason: String) -> Result<(NetworkInfo, Ensured)> {
     match docker.create_network(spec).await {
-        Ok(_) => Ok(Ensured::Ipv4Only(reason)),
-        Err(_) if docker.inspect_network(&spec.name).await?.is_some() => Ok(Ensured::Reused),
-        Err(error) => Err(error),
+        Ok(id) => settled(docker, &spec.name, &id, Ensured::Ipv4Only(reason)).await,
+        Err(error) => match keep_one(docker, &spec.name).await? {
+            Some(kept) => Ok((kept, Ensured::Reused)),
+            None => Err(error),
+        },
     }
+}
+
+/// After our create of network `id`: the one to use once duplicates are settled. That is ours unless another
+/// `up` made one first, in which case ours was removed and theirs is reused.
+async fn settled(docker: &Docker, network: &str, id: &str, made: Ensured) -> Result<(NetworkInfo, Ensured)> {
+    let kept = keep_one(docker, network).await?.ok_or_else(|| {
+        Error::failed(format!("network {network} disappeared right after it was created"))
+            .hint("something else removed it; run `restate-dev up` again")
+    })?;
+    let ensured = if kept.id == id { made } else { Ensured::Reused };
+    Ok((kept, ensured))
+}
+
+/// The network of this name to use, after removing the empty duplicates that carry our label (others, such as
+/// the kind CLI's, are not ours to remove).
+async fn keep_one(docker: &Docker, network: &str) -> Result<Option<NetworkInfo>> {
+    docker.keep_one_network(network, is_ours).await
+}
+
+fn is_ours(network: &NetworkInfo) -> bool {
+    network.labels.get(labels::MANAGED_BY_KEY).map(String::as_str) == Some(labels::MANAGED_BY)
 }
 
 /// The daemon's own words in an error, where the Docker wrapper put them.
@@ -152,29 +180,33 @@ pub enum Outcome {
     InUse(Vec<String>),
 }
 
-/// Removes the network if restate-dev created it and no container is attached.
+/// Removes every network of this name that restate-dev created and no container uses (a stopped or
+/// never-started container is still a user: it could not start without it). Duplicates are removed by ID; the
+/// outcome is the one that says most: in use, else removed, else not ours, else missing.
 pub async fn remove_if_unused(docker: &Docker, network: &str) -> Result<Outcome> {
-    let Some(info) = docker.inspect_network(network).await? else {
-        return Ok(Outcome::Missing);
-    };
-    if info.labels.get(labels::MANAGED_BY_KEY).map(String::as_str) != Some(labels::MANAGED_BY) {
-        return Ok(Outcome::NotOurs);
+    let mut outcome = Outcome::Missing;
+    for info in docker.networks_named(network).await? {
+        let this = if !is_ours(&info) {
+            Outcome::NotOurs
+        } else if !info.containers.is_empty() {
+            Outcome::InUse(info.containers)
+        } else if docker.remove_network(&info.id).await? {
+            Outcome::Removed
+        } else {
+            Outcome::Missing
+        };
+        outcome = match (outcome, this) {
+            (Outcome::InUse(mut users), Outcome::InUse(more)) => {
+                users.extend(more);
+                Outcome::InUse(users)
+            }
+            (kept @ Outcome::InUse(_), _) | (_, kept @ Outcome::InUse(_)) => kept,
+            (Outcome::Removed, _) | (_, Outcome::Removed) => Outcome::Removed,
+            (Outcome::NotOurs, _) | (_, Outcome::NotOurs) => Outcome::NotOurs,
+            _ => Outcome::Missing,
+        };
     }
-    // A stopped or never-started container on the network is still its user: it could not start without it.
-    let mut users = info.containers;
-    for name in docker.containers_on_network(network).await? {
-        if !users.contains(&name) {
-            users.push(name);
-        }
-    }
-    if !users.is_empty() {
-        return Ok(Outcome::InUse(users));
-    }
-    Ok(if docker.remove_network(network).await? {
-        Outcome::Removed
-    } else {
-        Outcome::Missing
-    })
+    Ok(outcome)
 }
 
 #[cfg(test)]
