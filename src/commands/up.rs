@@ -2,6 +2,7 @@
 
 use crate::cli::UpArgs;
 use crate::commands::Ctx;
+use crate::config::Origin;
 use crate::error::Result;
 use crate::pipeline::{Done, Pipeline};
 use crate::runtime::{self, Plan, Summary};
@@ -35,11 +36,24 @@ pub async fn plan_step(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Res
 pub fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
     let objects = ctx.layers.objects(&ctx.global, &args.objects)?;
     let setup = ctx.layers.setup(&args.setup, &objects)?;
+    // Where each runtime-bound setting came from, so that a runtime that cannot honour one can say so.
+    let (_, object_origins) = ctx.layers.resolve(&args.objects)?;
+    let (_, loop_origins) = ctx.layers.resolve(&args.setup)?;
+    let user_set = runtime::RUNTIME_BOUND
+        .into_iter()
+        .filter_map(|key| {
+            [object_origins.of(key), loop_origins.of(key)]
+                .into_iter()
+                .find(|origin| *origin != Origin::Default)
+                .map(|origin| (key, origin))
+        })
+        .collect();
     Ok(Plan {
         name: objects.name.clone(),
         objects,
         setup,
         retain: args.retain,
+        user_set,
     })
 }
 
@@ -65,6 +79,7 @@ pub fn print_summary(ui: &Ui, summary: &Summary, pipeline: &Pipeline) {
     ));
     out.push_str(&format!("  ingress   {}\n", summary.ingress_url));
     out.push_str(&format!("  admin     {}\n", summary.admin_url));
+    out.push_str(&format!("  UI        {}\n", summary.ui_url));
     out.push_str(&format!(
         "  service   {} ({})\n",
         summary.service_uri,
@@ -83,7 +98,11 @@ pub fn print_summary(ui: &Ui, summary: &Summary, pipeline: &Pipeline) {
 /// What to run next, spelled for this loop with the flags the user gave (`--name`, `--context`, `--config`).
 fn next_commands(ui: &Ui, summary: &Summary) -> Vec<String> {
     let identity = ui.identity();
-    let mut commands = Vec::new();
+    // Restate's CLI reads it; its default (port 9070) is not where a loop with free ports answers.
+    let mut commands = vec![format!(
+        "export RESTATE_ADMIN_URL={}   # for the restate CLI",
+        summary.admin_url
+    )];
     if summary.services.iter().any(|s| s == "Greeter") {
         commands.push(format!(
             "curl -s {}/Greeter/greet -H 'content-type: application/json' -d '\"Ada\"'",

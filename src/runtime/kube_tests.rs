@@ -145,6 +145,7 @@ fn plan(timeout: Duration) -> Plan {
             verify: Verify::Sample,
         },
         retain: false,
+        user_set: Vec::new(),
     }
 }
 

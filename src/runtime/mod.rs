@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::DownArgs;
 use crate::cluster::Provider;
 use crate::cluster::Removed;
-use crate::config::{LoopSettings, ObjectSettings, Runtime, Verify};
+use crate::config::{LoopSettings, ObjectSettings, Origin, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::images;
@@ -29,6 +29,53 @@ pub struct Plan {
     pub setup: LoopSettings,
     /// Keep what a failed cluster bootstrap made.
     pub retain: bool,
+    /// The settings of [`RUNTIME_BOUND`] that the user set (not left at their default), and where.
+    pub user_set: Vec<(&'static str, Origin)>,
+}
+
+/// Settings that some runtime cannot honour: `up` warns when the user set one of them for such a runtime.
+pub const RUNTIME_BOUND: [&str; 8] = [
+    "namespace",
+    "replicas",
+    "envoy-image",
+    "storage-size",
+    "restate-cpu-request",
+    "restate-memory-request",
+    "node-image",
+    "restate-binary",
+];
+
+/// The settings of [`RUNTIME_BOUND`] that `runtime` ignores, and why.
+fn ignored_by(runtime: &Runtime) -> (&'static [&'static str], &'static str) {
+    match runtime {
+        Runtime::Kind => (&[], ""),
+        Runtime::Docker => (
+            &RUNTIME_BOUND[..7],
+            "they are for the Kubernetes runtimes; the docker runtime runs one Restate and one service container, \
+             with Restate's memory and CPU limits",
+        ),
+        Runtime::Minikube => (&["node-image"], "minikube chooses its own node image"),
+        Runtime::Context(_) => (
+            &["node-image", "restate-binary"],
+            "an existing cluster keeps its nodes and pulls Restate's image itself",
+        ),
+    }
+}
+
+/// One warning naming the settings the user set that `plan`'s runtime cannot honour; None when there are none.
+pub fn ignored_settings(plan: &Plan) -> Option<String> {
+    let (ignored, why) = ignored_by(&plan.setup.runtime);
+    let named: Vec<String> = (plan.user_set.iter())
+        .filter(|(key, _)| ignored.contains(key))
+        .map(|(key, origin)| format!("`{key}` ({origin})"))
+        .collect();
+    (!named.is_empty()).then(|| {
+        format!(
+            "the {} runtime ignores {}: {why}",
+            plan.runtime_name(),
+            named.join(", ")
+        )
+    })
 }
 
 impl Plan {
@@ -58,6 +105,8 @@ pub struct Summary {
     pub namespace: Option<String>,
     pub ingress_url: String,
     pub admin_url: String,
+    /// Restate's web UI, served by the admin API.
+    pub ui_url: String,
     /// The URI Restate reaches the service at.
     pub service_uri: String,
     pub deployment_id: String,
@@ -136,6 +185,11 @@ impl std::fmt::Display for LoopStatus {
     }
 }
 
+/// Restate's web UI, which its admin API serves under `/ui`.
+pub fn ui_url(admin_url: &str) -> String {
+    format!("{}/ui", admin_url.trim_end_matches('/'))
+}
+
 /// A `--service-image` must already be in the local Docker: we never push it anywhere.
 pub async fn require_local_image(docker: &Docker, image: &str) -> Result<()> {
     if docker.image_exists(image).await? {
@@ -167,6 +221,9 @@ pub enum Stage {
 /// The last two steps, common to every runtime: register the service, then prove an invocation, both bounded
 /// by `--timeout`. A failure of either gets the lines `diagnose` returns: what the runtime can see of the
 /// service and of Restate (a paused container, what Restate logged about the service's address).
+///
+/// `alive` is asked every [`WATCH_EVERY`] while either step waits; its error (the service exited, with its exit
+/// code and last log lines) ends the step at once: Restate would otherwise retry a dead service until `--timeout`.
 pub async fn register_and_verify(
     plan: &Plan,
     pipeline: &mut Pipeline,
@@ -174,6 +231,7 @@ pub async fn register_and_verify(
     ingress: &Ingress,
     target: &Target<'_>,
     diagnose: impl AsyncFn(Stage) -> Vec<String>,
+    alive: impl AsyncFn() -> Result<()>,
 ) -> Result<(Registration, Option<Verified>)> {
     let timeout = plan.setup.timeout;
     let with_diagnosis = async |stage: Stage, mut error: Error| {
@@ -185,7 +243,7 @@ pub async fn register_and_verify(
     let uri = target.uri;
     let registration = pipeline
         .step("register", async |_| {
-            let registration = match admin.register(uri, timeout).await {
+            let registration = match while_alive(admin.register(uri, timeout), &alive).await {
                 Ok(registration) => registration,
                 Err(error) => return Err(with_diagnosis(Stage::Register, error).await),
             };
@@ -210,16 +268,37 @@ pub async fn register_and_verify(
         })
         .await?;
     let verified = pipeline
-        .step("verify", async |_| match proof(plan, admin, ingress).await {
-            Ok(None) => Ok(Done::skipped(None, "--no-verify")),
-            Ok(Some((path, answer))) => {
-                let detail = format!("{path} answered {answer}");
-                Ok(Done::ok(Some(Verified { path, answer }), detail))
+        .step("verify", async |_| {
+            match while_alive(proof(plan, admin, ingress), &alive).await {
+                Ok(None) => Ok(Done::skipped(None, "--no-verify")),
+                Ok(Some((path, answer))) => {
+                    let detail = format!("{path} answered {answer}");
+                    Ok(Done::ok(Some(Verified { path, answer }), detail))
+                }
+                Err(error) => Err(with_diagnosis(Stage::Verify, error).await),
             }
-            Err(error) => Err(with_diagnosis(Stage::Verify, error).await),
         })
         .await?;
     Ok((registration, verified))
+}
+
+/// How often `alive` is asked while registration or the proof waits.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// `work`, unless `alive` fails first (it is asked at once, then every [`WATCH_EVERY`]).
+pub async fn while_alive<T>(work: impl Future<Output = Result<T>>, alive: &impl AsyncFn() -> Result<()>) -> Result<T> {
+    let watch = async {
+        loop {
+            if let Err(error) = alive().await {
+                return error;
+            }
+            tokio::time::sleep(WATCH_EVERY).await;
+        }
+    };
+    tokio::select! {
+        outcome = work => outcome,
+        error = watch => Err(error),
+    }
 }
 
 /// The proving invocation as `--verify` asks for it, within `--timeout` in all; None with `--no-verify`.
@@ -253,6 +332,9 @@ async fn proof(plan: &Plan, admin: &Admin, ingress: &Ingress) -> Result<Option<(
 const MIN_PROOF: Duration = Duration::from_secs(1);
 
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
+    if let Some(warning) = ignored_settings(plan) {
+        pipeline.ui().warn(warning);
+    }
     match &plan.setup.runtime {
         Runtime::Docker => docker::up(plan, pipeline).await,
         _ => kube::up(plan, pipeline).await,
