@@ -243,7 +243,7 @@ pub async fn register_and_verify(
     let uri = target.uri;
     let registration = pipeline
         .step("register", async |_| {
-            let registration = match while_alive(admin.register(uri, timeout), &alive).await {
+            let registration = match while_alive(admin.register(uri, timeout), &alive).await? {
                 Ok(registration) => registration,
                 Err(error) => return Err(with_diagnosis(Stage::Register, error).await),
             };
@@ -269,7 +269,7 @@ pub async fn register_and_verify(
         .await?;
     let verified = pipeline
         .step("verify", async |_| {
-            match while_alive(proof(plan, admin, ingress), &alive).await {
+            match while_alive(proof(plan, admin, ingress), &alive).await? {
                 Ok(None) => Ok(Done::skipped(None, "--no-verify")),
                 Ok(Some((path, answer))) => {
                     let detail = format!("{path} answered {answer}");
@@ -285,8 +285,12 @@ pub async fn register_and_verify(
 /// How often `alive` is asked while registration or the proof waits.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 
-/// `work`, unless `alive` fails first (it is asked at once, then every [`WATCH_EVERY`]).
-pub async fn while_alive<T>(work: impl Future<Output = Result<T>>, alive: &impl AsyncFn() -> Result<()>) -> Result<T> {
+/// `work`'s outcome, unless `alive` fails first (it is asked at once, then every [`WATCH_EVERY`]): then its error,
+/// which carries its own evidence, so that the caller adds no diagnosis of a wait to it.
+pub async fn while_alive<T>(
+    work: impl Future<Output = Result<T>>,
+    alive: &impl AsyncFn() -> Result<()>,
+) -> Result<Result<T>> {
     let watch = async {
         loop {
             if let Err(error) = alive().await {
@@ -296,7 +300,7 @@ pub async fn while_alive<T>(work: impl Future<Output = Result<T>>, alive: &impl 
         }
     };
     tokio::select! {
-        outcome = work => outcome,
+        outcome = work => Ok(outcome),
         error = watch => Err(error),
     }
 }
@@ -434,4 +438,24 @@ pub async fn status(name: &str, namespace: &str, context: Option<&str>) -> Resul
     }
     status.healthy = status.exists() && status.components.iter().all(|c| c.healthy);
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_service_ends_the_wait_at_once_with_its_own_error() {
+        let forever = std::future::pending::<Result<()>>();
+        let started = Instant::now();
+        let died = async || Err(Error::failed("the service container s exited (exit code 1)"));
+        let outcome = while_alive(forever, &died).await;
+        let error = outcome.expect_err("the watch ends the wait");
+        assert_eq!(error.message, "the service container s exited (exit code 1)");
+        assert!(started.elapsed() < WATCH_EVERY, "{:?}", started.elapsed());
+        // While the service lives, the work's own outcome comes back, failure included.
+        let lives = async || Ok(());
+        let failed = while_alive(async { Err::<(), _>(Error::timeout("slow")) }, &lives).await;
+        assert_eq!(failed.unwrap().unwrap_err().message, "slow");
+    }
 }
