@@ -974,3 +974,38 @@ async fn restate_runs_with_its_limits_half_of_its_memory_for_rocksdb_and_the_hos
     );
     assert!(inspect("{{json .Config.Env}}").contains("RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE=536870912"));
 }
+
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn npms_restate_server_wrapper_on_path_serves_up_and_doctor_alike() {
+    let name = loop_name("npm");
+    let _cleanup = Cleanup(name.clone());
+    // Offline, with npm's `.bin` on PATH: its restate-server is the Node wrapper, a link to a JS file.
+    let modules = std::env::var("RESTATE_NODE_MODULES").expect("run `. scripts/install-deps.sh` first");
+    let path = format!("{modules}/.bin:/usr/bin:/bin");
+    let platform_binary = "restate-server-linux-x64/bin/restate-server";
+    let mut doctor = restate_dev(&name, &["doctor", "--runtime", "docker", "--output", "json"]);
+    doctor.env("PATH", &path);
+    let report = json(&run(doctor));
+    let row = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["check"] == "restate-server")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["status"], "ok", "{row}");
+    assert!(row["detail"].as_str().unwrap().ends_with(platform_binary), "{row}");
+    let output = run({
+        let mut c = restate_dev(&name, &["up", "--runtime", "docker"]);
+        c.args(["--restate-image", "restate-dev.local/loop-absent-restate:1.0"])
+            .env("PATH", &path);
+        c
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(platform_binary),
+        "the images step names the binary it used:\n{stderr}"
+    );
+}
