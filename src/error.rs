@@ -101,17 +101,20 @@ impl Error {
         self
     }
 
-    /// The error as one JSON object, for `--output json`.
+    /// The error as the document `--output json` prints: `{"error": {…}}`.
     pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.fields() })
+    }
+
+    /// The error's own fields, for a document that has an `error` key of its own (smoke's report).
+    pub fn fields(&self) -> serde_json::Value {
         serde_json::json!({
-            "error": {
-                "kind": self.kind,
-                "message": self.message,
-                "cause": self.source.as_ref().map(|s| format!("{s:#}")),
-                "hint": self.hint,
-                "details": self.details,
-                "exit_code": self.exit_code(),
-            }
+            "kind": self.kind,
+            "message": self.message,
+            "cause": self.source.as_ref().map(|s| format!("{s:#}")),
+            "hint": self.hint,
+            "details": self.details,
+            "exit_code": self.exit_code(),
         })
     }
 }

@@ -54,6 +54,9 @@ pub struct Pipeline {
     pub steps: Vec<StepRecord>,
     /// The step under way, and since when: a signal can drop a step's work before it records anything.
     running: Option<(&'static str, Instant)>,
+    /// Where Restate's admin API answers, once a runtime knows: `smoke` asks it for Restate's version even when a
+    /// later step failed.
+    admin_url: Option<String>,
 }
 
 impl Pipeline {
@@ -62,7 +65,16 @@ impl Pipeline {
             ui: ui.clone(),
             steps: Vec::new(),
             running: None,
+            admin_url: None,
         }
+    }
+
+    pub fn reached_admin(&mut self, url: &str) {
+        self.admin_url = Some(url.to_string());
+    }
+
+    pub fn admin_url(&self) -> Option<&str> {
+        self.admin_url.as_deref()
     }
 
     pub fn ui(&self) -> &Ui {

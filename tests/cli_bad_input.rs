@@ -535,3 +535,54 @@ fn list_says_so_when_docker_is_unreachable() {
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("/nonexistent/docker.sock"), "{stderr}");
 }
+
+/// `up` on a runtime that cannot honour a setting the user set says so, once, naming each and where it came
+/// from; defaults and honoured settings are not named. Docker is unreachable: the warning comes first.
+#[test]
+fn settings_a_runtime_ignores_are_named_in_one_warning() {
+    let up = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = restate_dev();
+        command
+            .args(["up"])
+            .args(args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("KUBECONFIG", "/nonexistent/kubeconfig");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = up(
+        &[
+            "--runtime",
+            "docker",
+            "--namespace",
+            "dev",
+            "--restate-memory-limit",
+            "1Gi",
+        ],
+        &[("RESTATE_DEV_STORAGE_SIZE", "5Gi")],
+    );
+    assert_eq!(
+        stderr.matches("warning: the docker runtime ignores").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ignores `namespace` (from --namespace), `storage-size` (from $RESTATE_DEV_STORAGE_SIZE):"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("`restate-memory-limit`"),
+        "docker applies it: {stderr}"
+    );
+    let stderr = up(&["--runtime", "docker"], &[]);
+    assert!(!stderr.contains("ignores"), "nothing was set: {stderr}");
+    let stderr = up(&["--context", "elsewhere", "--node-image", "kindest/node:v1.37.0"], &[]);
+    assert!(
+        stderr.contains("the context runtime ignores `node-image` (from --node-image)"),
+        "{stderr}"
+    );
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use restate_dev::{docker::Docker, images, ui::Ui};
 use serde_json::Value;
@@ -328,6 +328,28 @@ async fn kind_loop_from_nothing_to_down() {
     assert_eq!((status, body.as_str()), (200, "\"Hello, Ada!\""));
     let (_, total) = invoke(&ingress, "Counter/c1/add", "5").await;
     assert_eq!(total, "5");
+
+    // Restate advertises the host's URLs (the node's port mappings), and RocksDB's memory fits its limit: half
+    // of 2Gi, so Restate logs no ERROR about it.
+    assert_eq!(summary["ui_url"], format!("{admin}/ui"), "{summary}");
+    let version: Value = reqwest::get(format!("{admin}/version"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["ingress_endpoint"], format!("{ingress}/"), "{version}");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "restate");
+    let params = LogParams {
+        container: Some("restate".into()),
+        ..LogParams::default()
+    };
+    let logged = pods.logs("restate-0", &params).await.unwrap();
+    assert!(!logged.is_empty(), "no log from Restate");
+    assert!(
+        !logged.contains("rocksdb-total-memory-size"),
+        "Restate complains:\n{logged}"
+    );
 
     // A re-up changes nothing: every step that makes something is skipped, and no pod was replaced.
     let before = pod_uids(&client, "restate").await;

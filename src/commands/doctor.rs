@@ -74,6 +74,15 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
         });
     }
     for (tool, missing, why) in tools(&setup.runtime) {
+        // `up` decides with the same function, so both say the same of an npm wrapper.
+        if tool == "restate-server" {
+            rows.push(match crate::images::restate_server_on_path() {
+                Ok(Some(path)) => Row::new(tool, Status::Ok, path.display().to_string(), None),
+                Ok(None) => Row::new(tool, missing, "not found on PATH", Some(why.to_string())),
+                Err(e) => Row::new(tool, missing, e.message, e.hint),
+            });
+            continue;
+        }
         rows.push(match which::which(tool) {
             Ok(path) => Row::new(tool, Status::Ok, path.display().to_string(), None),
             Err(_) => Row::new(tool, missing, "not found on PATH", Some(why.to_string())),

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: &RenderArgs) -> Result<()> {
         None => crate::images::sample_reference()?,
     };
     // As for the default runtime, kind, whose host port mappings need the NodePort Service.
-    let manifests = objects::render(&settings, &service_image, true, &objects::ImageIds::default());
+    let manifests = objects::render(&settings, &service_image, true, &objects::ImageIds::default(), None);
     let documents: Vec<&DynamicObject> = manifests.iter().map(|m| &m.object).collect();
     match ctx.global.output {
         Some(OutputFormat::Json) => {
@@ -52,7 +52,13 @@ mod tests {
     #[test]
     fn yaml_reads_back_as_the_same_objects() {
         for replicas in [1, 3] {
-            let manifests = objects::render(&settings(replicas), "example.com/greeter:1", true, &Default::default());
+            let manifests = objects::render(
+                &settings(replicas),
+                "example.com/greeter:1",
+                true,
+                &Default::default(),
+                None,
+            );
             let documents: Vec<&DynamicObject> = manifests.iter().map(|m| &m.object).collect();
             let text = yaml(&documents).unwrap();
             let read: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
@@ -63,7 +69,7 @@ mod tests {
 
     #[test]
     fn strings_that_look_like_other_types_stay_strings() {
-        let manifests = objects::render(&settings(1), "example.com/greeter:1", true, &Default::default());
+        let manifests = objects::render(&settings(1), "example.com/greeter:1", true, &Default::default(), None);
         let documents: Vec<&DynamicObject> = manifests.iter().map(|m| &m.object).collect();
         let text = yaml(&documents).unwrap();
         assert!(

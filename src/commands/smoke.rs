@@ -7,13 +7,19 @@
 //! A signal (Ctrl-C, SIGTERM) stops `up` but not the teardown, which still runs and is reported; a second
 //! signal abandons the teardown at once.
 
+use std::sync::LazyLock;
+use std::time::SystemTime;
+
+use regex::Regex;
 use serde::Serialize;
 
 use crate::cli::{DownArgs, SmokeArgs};
 use crate::commands::{Ctx, up};
+use crate::config::Runtime;
 use crate::error::{Error, Result};
 use crate::lock::{self, LoopLock};
 use crate::pipeline::{Done, Pipeline, StepRecord};
+use crate::restate::Admin;
 use crate::runtime::{self, Plan, Summary};
 use crate::signals::Signals;
 
@@ -21,17 +27,43 @@ use crate::signals::Signals;
 struct Report<'a> {
     name: &'a str,
     passed: bool,
+    /// RFC 3339, UTC.
+    started_at: String,
+    finished_at: String,
     duration_ms: u128,
+    versions: Versions,
     steps: &'a [StepRecord],
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<&'a Summary>,
+    /// The error's own fields: kind, message, cause, hint, details (the logs and events captured before the
+    /// teardown), exit_code.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<serde_json::Value>,
 }
 
+/// What ran, so that a report read later says which builds it was about.
+#[derive(Serialize, Default)]
+struct Versions {
+    restate_dev: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restate: Option<String>,
+    /// Where `restate` comes from: "admin API" (Restate's `GET /version`), or "image tag" when Restate never
+    /// answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restate_from: Option<&'static str>,
+    /// The kind runtime's node image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_image: Option<String>,
+}
+
 pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()> {
     let name = ctx.name()?;
+    let started = SystemTime::now();
     let mut pipeline = Pipeline::new(&ctx.ui);
+    let mut versions = Versions {
+        restate_dev: env!("CARGO_PKG_VERSION"),
+        ..Versions::default()
+    };
     let (outcome, teardown) = match claimed_plan(ctx, args, &mut pipeline, &mut signals).await {
         // Nothing was made: there is nothing to tear down.
         Err(error) => (Err(error), None),
@@ -53,10 +85,18 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
                     Err(error)
                 }
             };
+            // Asked before the teardown, which removes Restate.
+            versions.restate_from_loop(&plan, &pipeline).await;
             // Tear down even when a step failed, so CI machines are left clean; --keep leaves the loop for debugging.
             let teardown = match args.keep {
                 true => None,
                 false => Some(tear_down(ctx, &plan, &mut pipeline).await),
+            };
+            // The error's evidence (log lines, events) was captured when it was made, before the teardown; its
+            // hints to inspect the containers or pods would now name things that are gone.
+            let outcome = match &teardown {
+                Some(Ok(())) => outcome.map_err(after_teardown),
+                _ => outcome,
             };
             (outcome, teardown)
         }
@@ -66,14 +106,17 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
     let outcome = outcome.map_err(|e| identity.respell_error(e));
     let teardown = teardown.map(|t| t.map_err(|e| identity.respell_error(e)));
     let error = match (&outcome, &teardown) {
-        (Err(e), _) => Some(e.to_json()),
-        (Ok(_), Some(Err(e))) => Some(e.to_json()),
+        (Err(e), _) => Some(e.fields()),
+        (Ok(_), Some(Err(e))) => Some(e.fields()),
         _ => None,
     };
     let report = Report {
         name: &name,
         passed: error.is_none(),
+        started_at: rfc3339(started),
+        finished_at: rfc3339(SystemTime::now()),
         duration_ms: pipeline.total().as_millis(),
+        versions,
         steps: &pipeline.steps,
         summary: outcome.as_ref().ok(),
         error,
@@ -172,4 +215,88 @@ async fn tear_down(ctx: &Ctx, plan: &Plan, pipeline: &mut Pipeline) -> Result<()
             Ok(Done::ok((), format!("{} removed", removed.len())))
         })
         .await
+}
+
+impl Versions {
+    /// Restate's version as its admin API says it, else the tag of the image it was to run; the node image on
+    /// kind.
+    async fn restate_from_loop(&mut self, plan: &Plan, pipeline: &Pipeline) {
+        let answered = match pipeline.admin_url().map(Admin::new) {
+            Some(Ok(admin)) => admin.version().await.ok(),
+            _ => None,
+        };
+        (self.restate, self.restate_from) = match answered {
+            Some(version) => (Some(version), Some("admin API")),
+            None => match crate::config::validate::image_tag(&plan.objects.restate_image) {
+                Some(tag) => (Some(tag.to_string()), Some("image tag")),
+                None => (None, None),
+            },
+        };
+        if plan.setup.runtime == Runtime::Kind {
+            let default = crate::cluster::kind::DEFAULT_NODE_IMAGE;
+            self.node_image = Some(plan.setup.node_image.clone().unwrap_or_else(|| default.to_string()));
+        }
+    }
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// A backticked command that inspects a loop's containers or pods, with the clause around it.
+static INSPECTS_LOOP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:\s*\([^()]*|;[^;]*)?`(?:docker (?:logs|unpause|inspect|exec)|kubectl) [^`]*`[^();]*\)?").unwrap()
+});
+
+/// `error` as it reads after smoke removed the loop: clauses that tell the reader to inspect its containers or
+/// pods are dropped from the details, and such a hint is replaced by one that keeps the loop next time.
+fn after_teardown(mut error: Error) -> Error {
+    error.details = (error.details.iter())
+        .map(|line| INSPECTS_LOOP.replace_all(line, "").into_owned())
+        .collect();
+    if error.hint.as_deref().is_some_and(|hint| INSPECTS_LOOP.is_match(hint)) {
+        error.hint = Some(
+            "smoke removed the loop, and the evidence above was captured before it did; to inspect it yourself, \
+             run `restate-dev smoke --keep` (then `restate-dev down`)"
+                .into(),
+        );
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_teardown_no_line_sends_the_reader_to_a_removed_container() {
+        let error = Error::failed("the service container t-service exited (exit code 1)")
+            .detail(
+                "container t-service is paused, so the service cannot answer (`docker unpause t-service` resumes it)",
+            )
+            .detail("container t-service is not running (exited); `docker logs t-service` shows why")
+            .detail("| SyntaxError: Unexpected token")
+            .hint("`docker logs t-node` shows the node; `restate-dev down` and `up` recreate the cluster");
+        let error = after_teardown(error);
+        assert_eq!(
+            error.details,
+            [
+                "container t-service is paused, so the service cannot answer",
+                "container t-service is not running (exited)",
+                "| SyntaxError: Unexpected token",
+            ]
+        );
+        let hint = error.hint.unwrap();
+        assert!(hint.contains("smoke --keep"), "{hint}");
+        assert!(!hint.contains("docker logs"), "{hint}");
+        // A hint that names no container stays.
+        let kept = after_teardown(Error::failed("x").hint("fix it, then run `restate-dev up` again"));
+        assert_eq!(kept.hint.as_deref(), Some("fix it, then run `restate-dev up` again"));
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        assert_eq!(rfc3339(time), "2027-01-15T08:00:00Z");
+    }
 }

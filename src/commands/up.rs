@@ -2,7 +2,7 @@
 
 use crate::cli::UpArgs;
 use crate::commands::Ctx;
-use crate::config::{Record, VERIFY_KEYS};
+use crate::config::{Origin, Record, VERIFY_KEYS};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::lock;
@@ -67,12 +67,26 @@ pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
             }
         }
     }
+    // Where each runtime-bound setting came from, so that a runtime that cannot honour one can say so; a
+    // recorded one was said when it was given.
+    let (_, object_origins) = layers.resolve(&args.objects)?;
+    let (_, loop_origins) = layers.resolve(&args.setup)?;
+    let user_set = runtime::RUNTIME_BOUND
+        .into_iter()
+        .filter_map(|key| {
+            [object_origins.of(key), loop_origins.of(key)]
+                .into_iter()
+                .find(|origin| !matches!(origin, Origin::Default | Origin::Record(_)))
+                .map(|origin| (key, origin))
+        })
+        .collect();
     Ok(Plan {
         name: objects.name.clone(),
         objects,
         setup,
         retain: args.retain,
         record,
+        user_set,
     })
 }
 
@@ -113,6 +127,7 @@ pub fn print_summary(ui: &Ui, summary: &Summary, pipeline: &Pipeline) {
     ));
     out.push_str(&format!("  ingress   {}\n", summary.ingress_url));
     out.push_str(&format!("  admin     {}\n", summary.admin_url));
+    out.push_str(&format!("  UI        {}\n", summary.ui_url));
     out.push_str(&format!(
         "  service   {} ({})\n",
         summary.service_uri,
@@ -131,7 +146,11 @@ pub fn print_summary(ui: &Ui, summary: &Summary, pipeline: &Pipeline) {
 /// What to run next, spelled for this loop with the flags the user gave (`--name`, `--context`, `--config`).
 fn next_commands(ui: &Ui, summary: &Summary) -> Vec<String> {
     let identity = ui.identity();
-    let mut commands = Vec::new();
+    // Restate's CLI reads it; its default (port 9070) is not where a loop with free ports answers.
+    let mut commands = vec![format!(
+        "export RESTATE_ADMIN_URL={}   # for the restate CLI",
+        summary.admin_url
+    )];
     if summary.services.iter().any(|s| s == "Greeter") {
         commands.push(format!(
             "curl -s {}/Greeter/greet -H 'content-type: application/json' -d '\"Ada\"'",

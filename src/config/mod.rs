@@ -4,6 +4,7 @@
 //! value means the same thing wherever it is written. Each pair remembers where it came from, and errors say so.
 
 mod layers;
+pub mod quantity;
 mod record;
 pub mod validate;
 

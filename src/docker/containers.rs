@@ -84,6 +84,16 @@ pub struct ContainerSpec {
     pub tty: bool,
     /// Run an init process as PID 1.
     pub init: Option<bool>,
+    pub limits: Limits,
+}
+
+/// A container's resource limits; None is Docker's "unlimited".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<i64>,
+    /// Billionths of a CPU.
+    pub nano_cpus: Option<i64>,
 }
 
 impl ContainerSpec {
@@ -153,6 +163,8 @@ impl ContainerSpec {
             }),
             network_mode: self.network.clone(),
             init: self.init,
+            memory: self.limits.memory,
+            nano_cpus: self.limits.nano_cpus,
             ..Default::default()
         };
         let networking_config = self.network.as_ref().map(|network| NetworkingConfig {
@@ -209,6 +221,9 @@ pub struct ContainerInfo {
     pub addresses: BTreeMap<String, String>,
     /// When it last started; `None` if it never has.
     pub started_at: Option<Timestamp>,
+    /// `KEY=value` pairs, the image's included.
+    pub env: Vec<String>,
+    pub limits: Limits,
 }
 
 impl Docker {
@@ -291,7 +306,13 @@ impl Docker {
         let running = state.running.unwrap_or(false);
         let exited = matches!(status.as_str(), "exited" | "dead");
         let settings = inspected.network_settings.unwrap_or_default();
-        let configured = inspected.host_config.and_then(|h| h.port_bindings).unwrap_or_default();
+        let host_config = inspected.host_config.unwrap_or_default();
+        // Docker reports "no limit" as 0.
+        let limits = Limits {
+            memory: host_config.memory.filter(|m| *m > 0),
+            nano_cpus: host_config.nano_cpus.filter(|n| *n > 0),
+        };
+        let configured = host_config.port_bindings.unwrap_or_default();
         let live = settings.ports.unwrap_or_default();
         let mut ports: Vec<(u16, u16)> = configured
             .keys()
@@ -322,6 +343,11 @@ impl Docker {
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default(),
             image_id: inspected.image.unwrap_or_default(),
+            env: inspected
+                .config
+                .as_ref()
+                .and_then(|c| c.env.clone())
+                .unwrap_or_default(),
             labels: to_btree(inspected.config.and_then(|c| c.labels)),
             status,
             running,
@@ -331,6 +357,7 @@ impl Docker {
             ports,
             addresses,
             started_at: state.started_at.as_deref().and_then(started_at),
+            limits,
         }))
     }
 

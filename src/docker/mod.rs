@@ -15,7 +15,7 @@ mod volumes;
 use std::collections::{BTreeMap, HashMap};
 
 pub use connect::{Endpoint, MIN_API_VERSION};
-pub use containers::{ContainerInfo, ContainerSpec, Mount, PortPublish};
+pub use containers::{ContainerInfo, ContainerSpec, Limits, Mount, PortPublish};
 pub use exec::ExecOutput;
 pub use images::{BuildContext, ImageInfo};
 pub use networks::{NetworkInfo, NetworkRef, NetworkSpec};

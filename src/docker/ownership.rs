@@ -37,9 +37,19 @@ pub async fn ensure_ours(docker: &Docker, loop_name: &str, objects: &[(Object, &
     for &(object, name) in objects {
         // Docker lets networks share a name (a race, an older release): every one of them must be ours.
         let found: Vec<BTreeMap<String, String>> = match object {
-            Object::Network => docker.networks_named(name).await?.into_iter().map(|n| n.labels).collect(),
+            Object::Network => docker
+                .networks_named(name)
+                .await?
+                .into_iter()
+                .map(|n| n.labels)
+                .collect(),
             Object::Volume => docker.volume_labels(name).await?.into_iter().collect(),
-            Object::Container => docker.inspect_container(name).await?.map(|c| c.labels).into_iter().collect(),
+            Object::Container => docker
+                .inspect_container(name)
+                .await?
+                .map(|c| c.labels)
+                .into_iter()
+                .collect(),
         };
         for labels in found {
             if !is_loops(&labels, loop_name) {

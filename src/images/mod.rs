@@ -18,7 +18,7 @@ use crate::error::{Context, Result};
 use crate::ui::Ui;
 pub use restate::{
     CA_BUNDLE_PATH, RestateImage, RestateSource, assemble_restate_image, build_restate_image, check_restate_binary,
-    ensure_restate_image, restate_reference_of,
+    ensure_restate_image, restate_reference_of, restate_server_on_path,
 };
 pub use rootfs::Rootfs;
 pub use sample::{

@@ -109,8 +109,12 @@ pub async fn ensure_restate_image(
         Err(e) if e.kind == Kind::Prerequisite => e,
         Err(e) => return Err(e),
     };
-    match which::which("restate-server") {
-        Ok(found) if check_restate_binary(&found).is_ok() => {
+    let pull_failed = match &pull_error.source {
+        Some(cause) => format!("pulling it failed: {cause:#}"),
+        None => format!("pulling it failed: {}", pull_error.message),
+    };
+    match restate_server_on_path() {
+        Ok(Some(found)) => {
             // Said once, when the image is first assembled; later `up`s reuse it, and their images step names it.
             if !docker.image_exists(&restate_reference_of(&found)?).await? {
                 ui.warn(format!(
@@ -124,18 +128,77 @@ pub async fn ensure_restate_image(
                 source: RestateSource::PathFallback(found),
             })
         }
-        _ => Err(
+        // What is on PATH cannot be used: say what it is, beside why the pull failed.
+        Err(unusable) => Err(Error::prerequisite(format!(
+            "the Restate image {configured} is not available, and {}",
+            unusable.message
+        ))
+        .detail(pull_failed)
+        .hint(unusable.hint.unwrap_or_default())),
+        Ok(None) => Err(
             Error::prerequisite(format!("the Restate image {configured} is not available"))
-                .detail(match &pull_error.source {
-                    Some(cause) => format!("pulling it failed: {cause:#}"),
-                    None => format!("pulling it failed: {}", pull_error.message),
-                })
+                .detail(pull_failed)
                 .hint(format!(
                     "either give a restate-server binary with --restate-binary PATH, or load the image with \
                  `docker load -i image.tar` (made elsewhere by `docker save {configured} -o image.tar`)"
                 )),
         ),
     }
+}
+
+/// The `restate-server` on PATH as `up` can use it (`doctor` reports the same): an ELF executable as it is, or
+/// npm's Node wrapper (`node_modules/.bin/restate-server`, a link to `@restatedev/restate-server/lib/index.js`,
+/// which runs the platform package's binary) followed to the Linux binary beside it. None when there is none;
+/// an error that says what it is and what to do when it cannot be used.
+pub fn restate_server_on_path() -> Result<Option<PathBuf>> {
+    let Ok(found) = which::which("restate-server") else {
+        return Ok(None);
+    };
+    let why = match check_restate_binary(&found) {
+        Ok(()) => return Ok(Some(found)),
+        Err(e) => e.message,
+    };
+    let Some(binary) = npm_platform_binary(&found) else {
+        return Err(Error::prerequisite(format!(
+            "the restate-server on PATH ({}) is not the server executable ({why})",
+            found.display()
+        ))
+        .hint("put the Linux restate-server executable first on PATH, or give it with --restate-binary PATH"));
+    };
+    match check_restate_binary(&binary) {
+        Ok(()) => Ok(Some(binary)),
+        Err(_) => Err(Error::prerequisite(format!(
+            "the restate-server on PATH ({}) is npm's Node wrapper, and the Linux binary it would run ({}) is \
+             missing",
+            found.display(),
+            binary.display()
+        ))
+        .hint(format!(
+            "install it (`npm install {}`), or give a restate-server binary with --restate-binary PATH",
+            npm_platform_package()
+        ))),
+    }
+}
+
+/// The npm package with the Linux `restate-server` for this machine's architecture: the image runs Linux, so
+/// on macOS too it is the Linux package, not the one npm chose for the host.
+fn npm_platform_package() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("@restatedev/restate-server-linux-{arch}")
+}
+
+/// Where npm's wrapper at `wrapper` would find the platform binary: `node_modules/PACKAGE/bin/restate-server`
+/// of the `node_modules` that holds the wrapper's package. None when `wrapper` is not npm's.
+fn npm_platform_binary(wrapper: &Path) -> Option<PathBuf> {
+    let script = wrapper.canonicalize().ok()?;
+    let package = script.parent()?.parent()?;
+    let node_modules = package.parent()?.parent()?;
+    let is_npm = package.ends_with("@restatedev/restate-server") && node_modules.ends_with("node_modules");
+    is_npm.then(|| node_modules.join(npm_platform_package()).join("bin/restate-server"))
 }
 
 /// Builds `restate-dev.local/restate-server:<hash of binary and recipe>` from `binary` unless it exists; the
@@ -199,5 +262,45 @@ mod tests {
         let e = check_restate_binary(&script).unwrap_err();
         assert!(e.message.contains("script"), "{e}");
         assert!(check_restate_binary(&std::env::current_exe().unwrap()).is_ok());
+    }
+
+    /// npm's layout: `.bin/restate-server` links to the wrapper package's JS file, and the platform package
+    /// holds the binary.
+    fn npm_tree(with_binary: bool) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let modules = root.path().join("node_modules");
+        let wrapper = modules.join("@restatedev/restate-server/lib/index.js");
+        std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
+        std::fs::write(&wrapper, "#!/usr/bin/env node\n").unwrap();
+        std::fs::create_dir_all(modules.join(".bin")).unwrap();
+        std::os::unix::fs::symlink(
+            "../@restatedev/restate-server/lib/index.js",
+            modules.join(".bin/restate-server"),
+        )
+        .unwrap();
+        if with_binary {
+            let binary = modules.join(npm_platform_package()).join("bin/restate-server");
+            std::fs::create_dir_all(binary.parent().unwrap()).unwrap();
+            std::fs::copy(std::env::current_exe().unwrap(), binary).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn npms_wrapper_is_followed_to_its_linux_binary() {
+        let tree = npm_tree(true);
+        let modules = tree.path().join("node_modules").canonicalize().unwrap();
+        let wrapper = modules.join(".bin/restate-server");
+        let binary = npm_platform_binary(&wrapper).expect("npm's layout is recognised");
+        assert_eq!(binary, modules.join(npm_platform_package()).join("bin/restate-server"));
+        assert!(check_restate_binary(&binary).is_ok());
+        // Another script is not npm's wrapper.
+        let other = tree.path().join("restate-server");
+        std::fs::write(&other, "#!/bin/sh\n").unwrap();
+        assert_eq!(npm_platform_binary(&other), None);
+        // Without the platform package, the wrapper is still recognised, and its binary named.
+        let bare = npm_tree(false);
+        let binary = npm_platform_binary(&bare.path().join("node_modules/.bin/restate-server")).unwrap();
+        assert!(check_restate_binary(&binary).is_err());
     }
 }

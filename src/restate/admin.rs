@@ -135,6 +135,19 @@ impl Admin {
         Ok(text)
     }
 
+    /// Restate's own version (`GET /version`), e.g. `1.7.12`.
+    pub async fn version(&self) -> Result<String> {
+        let url = self.api.url(&["version"]);
+        let text = self.short_ok(self.api.client.get(url.clone()), &url).await?;
+        #[derive(Deserialize)]
+        struct Version {
+            version: String,
+        }
+        serde_json::from_str::<Version>(&text)
+            .map(|v| v.version)
+            .map_err(|e| Error::failed(format!("cannot read Restate's version from {url}")).source(e))
+    }
+
     /// The names of the registered services (`GET /services`).
     pub async fn services(&self) -> Result<Vec<String>> {
         let url = self.api.url(&["services"]);

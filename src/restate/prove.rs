@@ -24,11 +24,9 @@ pub async fn prove(admin: &Admin, ingress: &Ingress, path: &str, body: &str, bou
         Ok(Err(e)) => return Err(rename(e, path, &id)),
         Err(e) => e,
     };
-    let mut error = Error::timeout(format!(
-        "{path} did not complete within {} (invocation {id})",
-        seconds(bound)
-    ));
-    error = match admin.invocation(&id).await {
+    let state = admin.invocation(&id).await;
+    let mut error = unfinished(path, &id, bound, state.as_ref().ok().and_then(Option::as_ref));
+    error = match state {
         Ok(Some(state)) => describe(error, &state),
         Ok(None) => error.detail("Restate has no record of it"),
         Err(e) => error.detail(format!("cannot read Restate's record of it: {}", e.message)),
@@ -44,6 +42,19 @@ pub async fn prove(admin: &Admin, ingress: &Ingress, path: &str, body: &str, bou
         "the handler keeps failing or does not finish: Restate's failure above says why, the service's logs say \
          more; a longer --timeout helps only a slow handler",
     ))
+}
+
+/// The error for a proof that did not complete in time. A recorded failure means the verification failed (exit 1,
+/// as README.md says): the handler answered with an error, and Restate retries it forever. Without one, the
+/// handler is only slow, or never ran: the bounded wait ran out (exit 4).
+fn unfinished(path: &str, id: &str, bound: Duration, state: Option<&InvocationState>) -> Error {
+    match state.and_then(|s| s.last_failure.as_ref()) {
+        Some(_) => Error::failed(format!("{path} kept failing for {} (invocation {id})", seconds(bound))),
+        None => Error::timeout(format!(
+            "{path} did not complete within {} (invocation {id})",
+            seconds(bound)
+        )),
+    }
 }
 
 /// Restate's record as detail lines: the status and attempts, then the last failure, quoted.
@@ -108,5 +119,28 @@ mod tests {
         };
         let e = describe(Error::timeout("x"), &running);
         assert!(e.details[1].contains("still running"), "{:?}", e.details);
+    }
+
+    /// README.md: a failed verification exits 1, a bounded wait that ran out 4.
+    #[test]
+    fn a_handler_that_keeps_failing_is_a_failure_and_a_slow_one_a_timeout() {
+        let bound = Duration::from_secs(10);
+        let failing = InvocationState {
+            status: "backing-off".into(),
+            retry_count: Some(3),
+            last_failure: Some("[500 Internal] boom".into()),
+            last_failure_error_code: None,
+        };
+        let e = unfinished("Greeter/greet", "inv_1", bound, Some(&failing));
+        assert_eq!((e.kind, e.exit_code()), (Kind::Failed, 1));
+        assert!(e.message.contains("kept failing"), "{}", e.message);
+        let slow = InvocationState {
+            last_failure: None,
+            ..failing
+        };
+        for state in [Some(&slow), None] {
+            let e = unfinished("Greeter/greet", "inv_1", bound, state);
+            assert_eq!((e.kind, e.exit_code()), (Kind::Timeout, 4));
+        }
     }
 }

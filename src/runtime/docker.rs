@@ -3,8 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::config::quantity;
 use crate::docker::ownership::{self, Object};
-use crate::docker::{ContainerInfo, ContainerSpec, Docker, Mount, NetworkInfo, NetworkSpec, PortPublish, ports};
+use crate::docker::{
+    ContainerInfo, ContainerSpec, Docker, Limits, Mount, NetworkInfo, NetworkSpec, PortPublish, ports,
+};
 use crate::error::{Error, Result};
 use crate::pipeline::{Done, Pipeline};
 use crate::restate::{Admin, Ingress, logged_about};
@@ -59,9 +62,6 @@ struct HostPorts {
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     let names = Names::of(&plan.name);
     let ui = pipeline.ui().clone();
-    if plan.objects.replicas > 1 {
-        ui.warn("--replicas is for the Kubernetes runtimes; the docker runtime runs one service container");
-    }
     let (docker, host_ports) = pipeline
         .step("preflight", async |_| {
             let docker = Docker::connect().await?;
@@ -132,6 +132,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     let admin_url = format!("http://127.0.0.1:{}", host_ports.admin);
     let ingress_url = format!("http://127.0.0.1:{}", host_ports.ingress);
     let admin = Admin::new(&admin_url)?;
+    pipeline.reached_admin(&admin_url);
     let service_changed = pipeline
         .step("install", async |step| {
             let restate = restate_spec(plan, &names, &restate_image.reference, host_ports);
@@ -140,7 +141,7 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
             let service = service_spec(plan, &names, &service_image.reference);
             let service_outcome = ensure_container(&docker, &service, &service_image.id).await?;
             step.set_message("waiting for Restate's admin API");
-            let alive = || running_or_fail(&docker, &names.restate);
+            let alive = || running_or_fail(&docker, &names.restate, "Restate");
             admin.wait_healthy_while(plan.setup.timeout, alive).await?;
             let detail = format!(
                 "{}, {}",
@@ -162,12 +163,15 @@ pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
     };
     let registering = SystemTime::now();
     let diagnose = async |stage| diagnosis(&docker, &names, &service_uri, stage, registering).await;
-    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &target, diagnose).await?;
+    let alive = async || running_or_fail(&docker, &names.service, "service").await;
+    let (registration, verified) =
+        register_and_verify(plan, pipeline, &admin, &ingress, &target, diagnose, alive).await?;
     Ok(Summary {
         name: plan.name.clone(),
         runtime: plan.runtime_name(),
         context: None,
         namespace: None,
+        ui_url: super::ui_url(&admin_url),
         ingress_url,
         admin_url,
         service_uri,
@@ -256,7 +260,29 @@ fn restate_spec(plan: &Plan, names: &Names, image: &str, host_ports: HostPorts) 
         // A fixed node name: Restate refuses to start on data written under another one.
         "RESTATE_NODE_NAME=restate".into(),
         "RESTATE_DISABLE_TELEMETRY=true".into(),
+        // What `/version` and the UI tell clients: the host URLs, not the container's own address.
+        format!(
+            "RESTATE_INGRESS__ADVERTISED_ADDRESS=http://127.0.0.1:{}/",
+            host_ports.ingress
+        ),
+        format!(
+            "RESTATE_ADMIN__ADVERTISED_ADDRESS=http://127.0.0.1:{}/",
+            host_ports.admin
+        ),
     ];
+    let resources = &plan.objects.resources;
+    // The config layer checked both quantities; a limit too small to halve keeps Restate's default.
+    if let Ok(bytes) = quantity::rocksdb_memory(&resources.memory_limit) {
+        spec.env.push(format!("RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE={bytes}"));
+    }
+    spec.limits = Limits {
+        memory: quantity::bytes(&resources.memory_limit)
+            .ok()
+            .and_then(|b| i64::try_from(b).ok()),
+        nano_cpus: quantity::nano_cpus(&resources.cpu_limit)
+            .ok()
+            .and_then(|n| i64::try_from(n).ok()),
+    };
     spec
 }
 
@@ -278,6 +304,8 @@ enum Outcome {
     /// The image behind its reference is another one now (a rebuild under the same tag).
     ImageChanged,
     PortsChanged,
+    /// Its environment or its memory and CPU limits are not what `up` sets now.
+    SettingsChanged,
 }
 
 impl Outcome {
@@ -289,6 +317,7 @@ impl Outcome {
             Outcome::Started => format!("{name} was stopped: started"),
             Outcome::ImageChanged => format!("{what} image changed: restarted {name}"),
             Outcome::PortsChanged => format!("{what} ports changed: recreated {name}"),
+            Outcome::SettingsChanged => format!("{what} settings changed: recreated {name}"),
         }
     }
 }
@@ -310,8 +339,9 @@ async fn existing_container(docker: &Docker, name: &str) -> Result<Option<Contai
 /// create (someone else's create won): from then on it is the one to use.
 const CREATE_ATTEMPTS: u32 = 3;
 
-/// Makes the container exist, run, and match `spec`'s ports and the image `image_id`. Images are compared by
-/// ID, not by reference, as Tilt and Skaffold do: a service rebuilt under the same tag must be run.
+/// Makes the container exist, run, and match `spec`'s ports, environment and limits and the image `image_id`.
+/// Images are compared by ID, not by reference, as Tilt and Skaffold do: a service rebuilt under the same tag
+/// must be run.
 async fn ensure_container(docker: &Docker, spec: &ContainerSpec, image_id: &str) -> Result<Outcome> {
     let mut attempt = 1;
     loop {
@@ -333,6 +363,8 @@ async fn ensure_container_once(docker: &Docker, spec: &ContainerSpec, image_id: 
         Outcome::ImageChanged
     } else if info.ports != wanted_ports {
         Outcome::PortsChanged
+    } else if info.limits != spec.limits || spec.env.iter().any(|var| !info.env.contains(var)) {
+        Outcome::SettingsChanged
     } else if info.running {
         return Ok(Outcome::Unchanged);
     } else {
@@ -353,16 +385,13 @@ async fn diagnosis(docker: &Docker, names: &Names, service_uri: &str, stage: Sta
         Ok(Some(info)) if info.paused => lines.push(format!(
             "container {service} is paused, so the service cannot answer (`docker unpause {service}` resumes it)"
         )),
-        Ok(Some(info)) if !info.running => lines.push(format!(
-            "container {service} is not running ({}); `docker logs {service}` shows why",
-            info.status
-        )),
-        Ok(Some(_)) => lines.push(format!(
-            "container {service} is running; `docker logs {service}` shows what the service did"
-        )),
+        Ok(Some(info)) if !info.running => lines.push(format!("container {service} is not running ({})", info.status)),
+        Ok(Some(_)) => lines.push(format!("container {service} is running")),
         Ok(None) => lines.push(format!("container {service} does not exist")),
         Err(e) => lines.push(format!("cannot inspect container {service}: {}", e.message)),
     }
+    // Quoted now: `smoke` removes the container before anyone could run `docker logs`.
+    lines.extend(log_tail(docker, service).await);
     if stage == Stage::Verify {
         return lines;
     }
@@ -380,25 +409,47 @@ async fn diagnosis(docker: &Docker, names: &Names, service_uri: &str, stage: Sta
     lines
 }
 
-/// Ends a wait early when the container has stopped, with its last log lines (Restate without a CA bundle
-/// panics and still exits 0, so the exit code alone proves nothing).
-async fn running_or_fail(docker: &Docker, name: &str) -> Result<()> {
+/// Ends a wait early when the container is no longer running: an error with its exit code and its last log
+/// lines (Restate without a CA bundle panics and still exits 0, so the exit code alone proves nothing). The
+/// lines are in the error itself, because `smoke` removes the container before anyone could run `docker logs`.
+async fn running_or_fail(docker: &Docker, name: &str, what: &str) -> Result<()> {
     match docker.inspect_container(name).await? {
+        // Paused counts as running here: the diagnosis of a wait that ran out says it is paused.
         Some(info) if info.running => Ok(()),
         Some(info) => {
-            let logs = docker.logs_tail(name, 20).await.unwrap_or_default();
             let code = info
                 .exit_code
                 .map_or("no exit code".into(), |c| format!("exit code {c}"));
-            let mut error = Error::failed(format!("container {name} stopped ({}, {code})", info.status))
-                .hint(format!("its logs are above; `docker logs {name}` shows all of them"));
-            for line in logs.lines() {
-                error = error.detail(line.to_string());
-            }
-            Err(error)
+            let error = Error::failed(format!("the {what} container {name} exited ({code})"))
+                .hint("its last log lines are above: fix what they say, then run `restate-dev up` again");
+            Err(with_log_tail(docker, name, error).await)
         }
-        None => Err(Error::failed(format!("container {name} disappeared while starting"))
-            .hint("something else removed it; run `restate-dev up` again")),
+        None => Err(Error::failed(format!(
+            "the {what} container {name} disappeared while `up` waited for it"
+        ))
+        .hint("something else removed it; run `restate-dev up` again")),
+    }
+}
+
+/// How many of a stopped container's last log lines an error quotes.
+const EXIT_LOG_LINES: usize = 20;
+
+/// `error` with the container's last log lines as details.
+async fn with_log_tail(docker: &Docker, name: &str, mut error: Error) -> Error {
+    for line in log_tail(docker, name).await {
+        error = error.detail(line);
+    }
+    error
+}
+
+/// The container's last log lines, quoted, under a line that says whose they are.
+async fn log_tail(docker: &Docker, name: &str) -> Vec<String> {
+    match docker.logs_tail(name, EXIT_LOG_LINES).await {
+        Ok(logs) if logs.trim().is_empty() => vec![format!("{name} logged nothing")],
+        Ok(logs) => std::iter::once(format!("the last lines {name} logged:"))
+            .chain(logs.lines().map(|line| format!("| {line}")))
+            .collect(),
+        Err(e) => vec![format!("cannot read the log of {name}: {}", e.message)],
     }
 }
 

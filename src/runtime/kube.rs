@@ -138,7 +138,16 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         ..plan.objects.clone()
     };
     let node_ports = matches!(access.reach, Reach::NodePorts { .. });
-    let manifests = objects::render(&settings, &service_image, node_ports, &ids);
+    // kind's host ports are the node's port mappings, known before anything is installed. A port-forward's port
+    // is only chosen once Restate runs, and answers only while a forward runs: Restate is not told of it.
+    let advertised = match access.reach {
+        Reach::NodePorts { ingress, admin } => Some(objects::Advertised {
+            ingress: format!("{}/", url(ingress)),
+            admin: format!("{}/", url(admin)),
+        }),
+        Reach::PortForward => None,
+    };
+    let manifests = objects::render(&settings, &service_image, node_ports, &ids, advertised.as_ref());
     let service_changed = pipeline
         .step("install", async |step| {
             let rolled = changed_images(&access.client, &namespace, &ids).await?;
@@ -194,6 +203,7 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
     let reached = reach(plan, &access).await?;
     let (ingress_url, admin_url) = reached.urls.clone();
     let admin = Admin::new(&admin_url)?;
+    pipeline.reached_admin(&admin_url);
     // Ready pods and current endpoints are the cluster's word; the admin API must also answer where registration
     // will call it (a NodePort goes through kube-proxy, which follows the endpoints a moment later).
     admin.wait_healthy(plan.setup.timeout).await?;
@@ -208,12 +218,15 @@ pub(super) async fn up_in(plan: &Plan, pipeline: &mut Pipeline, env: &Env) -> Re
         let since = registering.elapsed() + Duration::from_secs(1);
         diagnosis(&access.client, &namespace, &service_uri, stage, since).await
     };
-    let (registration, verified) = register_and_verify(plan, pipeline, &admin, &ingress, &target, diagnose).await?;
+    let alive = async || service_alive(&access.client, &namespace).await;
+    let (registration, verified) =
+        register_and_verify(plan, pipeline, &admin, &ingress, &target, diagnose, alive).await?;
     Ok(Summary {
         name: plan.name.clone(),
         runtime: plan.runtime_name(),
         context: Some(access.context.clone()),
         namespace: Some(namespace),
+        ui_url: super::ui_url(&admin_url),
         ingress_url,
         admin_url,
         service_uri,
@@ -256,6 +269,26 @@ async fn diagnosis(
         lines.push(format!("Restate ({restate}) logged: {line}"));
     }
     lines
+}
+
+/// Fails once a service pod shows a cause that waiting will not fix (its container crash-loops), with the pods'
+/// state, events and last log lines: Restate would otherwise retry the dead service until `--timeout`.
+async fn service_alive(client: &kube::Client, namespace: &str) -> Result<()> {
+    let selector = format!("app={SERVICE_NAME}");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    // A listing that fails says nothing about the service; the step's own wait decides then.
+    let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await else {
+        return Ok(());
+    };
+    let Some(cause) = list.items.iter().find_map(diagnose::stuck_cause) else {
+        return Ok(());
+    };
+    let mut error = Error::failed(format!("the service stopped: {cause}"))
+        .hint("its pod's state and last log lines are above: fix what they say, then run `restate-dev up` again");
+    for line in diagnose::diagnose(client, namespace, &selector).await {
+        error = error.detail(line);
+    }
+    Err(error)
 }
 
 /// The ID the local Docker gives `reference`, if it has the image.

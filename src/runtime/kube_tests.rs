@@ -146,6 +146,7 @@ fn plan(timeout: Duration) -> Plan {
         },
         retain: false,
         record: Default::default(),
+        user_set: Vec::new(),
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::cli::DownArgs;
 use crate::cluster::Provider;
 use crate::cluster::Removed;
-use crate::config::{LoopSettings, ObjectSettings, Runtime, Verify};
+use crate::config::{LoopSettings, ObjectSettings, Origin, Runtime, Verify};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::images;
@@ -32,6 +32,53 @@ pub struct Plan {
     pub retain: bool,
     /// What the runtime records on the loop once it has made something of it.
     pub record: crate::config::Record,
+    /// The settings of [`RUNTIME_BOUND`] that the user set (not left at their default), and where.
+    pub user_set: Vec<(&'static str, Origin)>,
+}
+
+/// Settings that some runtime cannot honour: `up` warns when the user set one of them for such a runtime.
+pub const RUNTIME_BOUND: [&str; 8] = [
+    "namespace",
+    "replicas",
+    "envoy-image",
+    "storage-size",
+    "restate-cpu-request",
+    "restate-memory-request",
+    "node-image",
+    "restate-binary",
+];
+
+/// The settings of [`RUNTIME_BOUND`] that `runtime` ignores, and why.
+fn ignored_by(runtime: &Runtime) -> (&'static [&'static str], &'static str) {
+    match runtime {
+        Runtime::Kind => (&[], ""),
+        Runtime::Docker => (
+            &RUNTIME_BOUND[..7],
+            "they are for the Kubernetes runtimes; the docker runtime runs one Restate and one service container, \
+             with Restate's memory and CPU limits",
+        ),
+        Runtime::Minikube => (&["node-image"], "minikube chooses its own node image"),
+        Runtime::Context(_) => (
+            &["node-image", "restate-binary"],
+            "an existing cluster keeps its nodes and pulls Restate's image itself",
+        ),
+    }
+}
+
+/// One warning naming the settings the user set that `plan`'s runtime cannot honour; None when there are none.
+pub fn ignored_settings(plan: &Plan) -> Option<String> {
+    let (ignored, why) = ignored_by(&plan.setup.runtime);
+    let named: Vec<String> = (plan.user_set.iter())
+        .filter(|(key, _)| ignored.contains(key))
+        .map(|(key, origin)| format!("`{key}` ({origin})"))
+        .collect();
+    (!named.is_empty()).then(|| {
+        format!(
+            "the {} runtime ignores {}: {why}",
+            plan.runtime_name(),
+            named.join(", ")
+        )
+    })
 }
 
 impl Plan {
@@ -56,6 +103,8 @@ pub struct Summary {
     pub namespace: Option<String>,
     pub ingress_url: String,
     pub admin_url: String,
+    /// Restate's web UI, served by the admin API.
+    pub ui_url: String,
     /// The URI Restate reaches the service at.
     pub service_uri: String,
     pub deployment_id: String,
@@ -134,6 +183,11 @@ impl std::fmt::Display for LoopStatus {
     }
 }
 
+/// Restate's web UI, which its admin API serves under `/ui`.
+pub fn ui_url(admin_url: &str) -> String {
+    format!("{}/ui", admin_url.trim_end_matches('/'))
+}
+
 /// A `--service-image` must already be in the local Docker: we never push it anywhere.
 pub async fn require_local_image(docker: &Docker, image: &str) -> Result<()> {
     if docker.image_exists(image).await? {
@@ -165,6 +219,9 @@ pub enum Stage {
 /// The last two steps, common to every runtime: register the service, then prove an invocation, both bounded
 /// by `--timeout`. A failure of either gets the lines `diagnose` returns: what the runtime can see of the
 /// service and of Restate (a paused container, what Restate logged about the service's address).
+///
+/// `alive` is asked every [`WATCH_EVERY`] while either step waits; its error (the service exited, with its exit
+/// code and last log lines) ends the step at once: Restate would otherwise retry a dead service until `--timeout`.
 pub async fn register_and_verify(
     plan: &Plan,
     pipeline: &mut Pipeline,
@@ -172,6 +229,7 @@ pub async fn register_and_verify(
     ingress: &Ingress,
     target: &Target<'_>,
     diagnose: impl AsyncFn(Stage) -> Vec<String>,
+    alive: impl AsyncFn() -> Result<()>,
 ) -> Result<(Registration, Option<Verified>)> {
     let timeout = plan.setup.timeout;
     let with_diagnosis = async |stage: Stage, mut error: Error| {
@@ -183,7 +241,7 @@ pub async fn register_and_verify(
     let uri = target.uri;
     let registration = pipeline
         .step("register", async |_| {
-            let registration = match admin.register(uri, timeout).await {
+            let registration = match while_alive(admin.register(uri, timeout), &alive).await? {
                 Ok(registration) => registration,
                 Err(error) => return Err(with_diagnosis(Stage::Register, error).await),
             };
@@ -208,16 +266,41 @@ pub async fn register_and_verify(
         })
         .await?;
     let verified = pipeline
-        .step("verify", async |_| match proof(plan, admin, ingress).await {
-            Ok(None) => Ok(Done::skipped(None, "--no-verify")),
-            Ok(Some((path, answer))) => {
-                let detail = format!("{path} answered {answer}");
-                Ok(Done::ok(Some(Verified { path, answer }), detail))
+        .step("verify", async |_| {
+            match while_alive(proof(plan, admin, ingress), &alive).await? {
+                Ok(None) => Ok(Done::skipped(None, "--no-verify")),
+                Ok(Some((path, answer))) => {
+                    let detail = format!("{path} answered {answer}");
+                    Ok(Done::ok(Some(Verified { path, answer }), detail))
+                }
+                Err(error) => Err(with_diagnosis(Stage::Verify, error).await),
             }
-            Err(error) => Err(with_diagnosis(Stage::Verify, error).await),
         })
         .await?;
     Ok((registration, verified))
+}
+
+/// How often `alive` is asked while registration or the proof waits.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// `work`'s outcome, unless `alive` fails first (it is asked at once, then every [`WATCH_EVERY`]): then its error,
+/// which carries its own evidence, so that the caller adds no diagnosis of a wait to it.
+pub async fn while_alive<T>(
+    work: impl Future<Output = Result<T>>,
+    alive: &impl AsyncFn() -> Result<()>,
+) -> Result<Result<T>> {
+    let watch = async {
+        loop {
+            if let Err(error) = alive().await {
+                return error;
+            }
+            tokio::time::sleep(WATCH_EVERY).await;
+        }
+    };
+    tokio::select! {
+        outcome = work => Ok(outcome),
+        error = watch => Err(error),
+    }
 }
 
 /// The proving invocation as `--verify` asks for it, within `--timeout` in all; None with `--no-verify`.
@@ -251,6 +334,9 @@ async fn proof(plan: &Plan, admin: &Admin, ingress: &Ingress) -> Result<Option<(
 const MIN_PROOF: Duration = Duration::from_secs(1);
 
 pub async fn up(plan: &Plan, pipeline: &mut Pipeline) -> Result<Summary> {
+    if let Some(warning) = ignored_settings(plan) {
+        pipeline.ui().warn(warning);
+    }
     match &plan.setup.runtime {
         Runtime::Docker => docker::up(plan, pipeline).await,
         _ => kube::up(plan, pipeline).await,
@@ -350,4 +436,24 @@ pub async fn status(name: &str, namespace: &str, context: Option<&str>) -> Resul
     }
     status.healthy = status.exists() && status.components.iter().all(|c| c.healthy);
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_service_ends_the_wait_at_once_with_its_own_error() {
+        let forever = std::future::pending::<Result<()>>();
+        let started = Instant::now();
+        let died = async || Err(Error::failed("the service container s exited (exit code 1)"));
+        let outcome = while_alive(forever, &died).await;
+        let error = outcome.expect_err("the watch ends the wait");
+        assert_eq!(error.message, "the service container s exited (exit code 1)");
+        assert!(started.elapsed() < WATCH_EVERY, "{:?}", started.elapsed());
+        // While the service lives, the work's own outcome comes back, failure included.
+        let lives = async || Ok(());
+        let failed = while_alive(async { Err::<(), _>(Error::timeout("slow")) }, &lives).await;
+        assert_eq!(failed.unwrap().unwrap_err().message, "slow");
+    }
 }

@@ -667,6 +667,8 @@ mod tests {
             ],
             addresses: BTreeMap::new(),
             started_at: None,
+            env: Vec::new(),
+            limits: Default::default(),
         };
         assert_eq!(
             reach(&node),

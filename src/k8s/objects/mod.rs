@@ -47,9 +47,23 @@ pub struct ImageIds {
     pub service: Option<String>,
 }
 
+/// The URLs Restate is told to advertise for its ingress and admin API (its `/version` and the UI show them):
+/// the ones the user reaches on the host, where the runtime knows them before installing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertised {
+    pub ingress: String,
+    pub admin: String,
+}
+
 /// Every object for these settings, in apply order. `node_ports` adds the `restate-nodeport` Service that a
 /// kind cluster's host port mappings point at; `ids` become the workloads' [`IMAGE_ID_ANNOTATION`].
-pub fn render(settings: &ObjectSettings, service_image: &str, node_ports: bool, ids: &ImageIds) -> Vec<Manifest> {
+pub fn render(
+    settings: &ObjectSettings,
+    service_image: &str,
+    node_ports: bool,
+    ids: &ImageIds,
+    advertised: Option<&Advertised>,
+) -> Vec<Manifest> {
     let sidecar = settings.replicas > 1;
     let mut manifests = vec![
         manifest(&namespace(settings)),
@@ -63,7 +77,7 @@ pub fn render(settings: &ObjectSettings, service_image: &str, node_ports: bool, 
     if node_ports {
         manifests.push(manifest(&restate::node_port_service(settings)));
     }
-    let mut stateful_set = restate::stateful_set(settings);
+    let mut stateful_set = restate::stateful_set(settings, advertised);
     if let Some(spec) = stateful_set.spec.as_mut() {
         annotate(&mut spec.template, ids.restate.as_deref());
     }
@@ -214,7 +228,7 @@ mod tests {
     #[test]
     fn apply_order() {
         assert_eq!(
-            order(&render(&settings(1), IMAGE, true, &ImageIds::default())),
+            order(&render(&settings(1), IMAGE, true, &ImageIds::default(), None)),
             [
                 "Namespace/dev-ns",
                 "ServiceAccount/restate",
@@ -227,7 +241,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            order(&render(&settings(3), IMAGE, false, &ImageIds::default())),
+            order(&render(&settings(3), IMAGE, false, &ImageIds::default(), None)),
             [
                 "Namespace/dev-ns",
                 "ServiceAccount/restate",
@@ -243,7 +257,7 @@ mod tests {
 
     #[test]
     fn resources_scopes_and_namespaces() {
-        for m in render(&settings(3), IMAGE, true, &ImageIds::default()) {
+        for m in render(&settings(3), IMAGE, true, &ImageIds::default(), None) {
             let types = m.object.types.as_ref().unwrap();
             assert_eq!(types.kind, m.resource.kind);
             assert_eq!(types.api_version, m.resource.api_version);
@@ -255,7 +269,7 @@ mod tests {
                 assert_eq!(m.object.metadata.namespace.as_deref(), Some("dev-ns"));
             }
         }
-        let plurals: Vec<_> = render(&settings(3), IMAGE, true, &ImageIds::default())
+        let plurals: Vec<_> = render(&settings(3), IMAGE, true, &ImageIds::default(), None)
             .iter()
             .map(|m| m.resource.plural.clone())
             .collect();
@@ -267,7 +281,7 @@ mod tests {
         let loop_labels = crate::labels::for_loop("demo");
         let has_loop_labels =
             |labels: &BTreeMap<String, String>| loop_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
-        let manifests = render(&settings(3), IMAGE, true, &ImageIds::default());
+        let manifests = render(&settings(3), IMAGE, true, &ImageIds::default(), None);
         for m in &manifests {
             let labels = m.object.metadata.labels.clone().unwrap_or_default();
             assert!(has_loop_labels(&labels), "{:?}", m.object.metadata.name);
@@ -297,7 +311,7 @@ mod tests {
 
     #[test]
     fn restate_follows_the_helm_chart() {
-        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default());
+        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default(), None);
         let spec = typed::<StatefulSet>(&manifests, "StatefulSet", "restate").spec.unwrap();
         assert_eq!(spec.replicas, Some(1));
         assert_eq!(spec.service_name.as_deref(), Some("restate-cluster"));
@@ -383,7 +397,7 @@ mod tests {
 
     #[test]
     fn restate_services() {
-        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default());
+        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default(), None);
         let restate: Service = typed(&manifests, "Service", "restate");
         assert_eq!(
             ports(&restate),
@@ -415,8 +429,28 @@ mod tests {
     }
 
     #[test]
+    fn restate_gets_half_its_memory_limit_for_rocksdb_and_the_host_urls_to_advertise() {
+        let restate_env = |advertised: Option<&Advertised>| {
+            let manifests = render(&settings(1), IMAGE, true, &ImageIds::default(), advertised);
+            let sts = typed::<StatefulSet>(&manifests, "StatefulSet", RESTATE_NAME);
+            env(&sts.spec.unwrap().template.spec.unwrap().containers[0])
+        };
+        let plain = restate_env(None);
+        // settings(1) limits memory to 1Gi.
+        assert_eq!(plain["RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE"], (512u64 << 20).to_string());
+        assert!(!plain.contains_key("RESTATE_INGRESS__ADVERTISED_ADDRESS"), "{plain:?}");
+        let advertised = Advertised {
+            ingress: "http://127.0.0.1:41000/".into(),
+            admin: "http://127.0.0.1:41001/".into(),
+        };
+        let told = restate_env(Some(&advertised));
+        assert_eq!(told["RESTATE_INGRESS__ADVERTISED_ADDRESS"], "http://127.0.0.1:41000/");
+        assert_eq!(told["RESTATE_ADMIN__ADVERTISED_ADDRESS"], "http://127.0.0.1:41001/");
+    }
+
+    #[test]
     fn the_service_in_the_local_development_shape() {
-        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default());
+        let manifests = render(&settings(1), IMAGE, true, &ImageIds::default(), None);
         let spec = typed::<Deployment>(&manifests, "Deployment", SERVICE_NAME)
             .spec
             .unwrap();
@@ -441,7 +475,7 @@ mod tests {
 
     #[test]
     fn more_replicas_add_the_envoy_sidecar_and_a_headless_service() {
-        let manifests = render(&settings(3), IMAGE, true, &ImageIds::default());
+        let manifests = render(&settings(3), IMAGE, true, &ImageIds::default(), None);
         let deployment = typed::<Deployment>(&manifests, "Deployment", SERVICE_NAME);
         assert_eq!(deployment.spec.unwrap().replicas, Some(3));
         let service: Service = typed(&manifests, "Service", SERVICE_NAME);
@@ -500,7 +534,7 @@ mod tests {
 
     #[test]
     fn loaded_image_ids_annotate_the_pod_templates_so_a_rebuild_rolls_the_pods() {
-        let plain = render(&settings(1), IMAGE, true, &ImageIds::default());
+        let plain = render(&settings(1), IMAGE, true, &ImageIds::default(), None);
         let deployment: Deployment = typed(&plain, "Deployment", "service");
         assert_eq!(image_id_of(Some(&deployment.spec.unwrap().template)), None);
 
@@ -508,8 +542,8 @@ mod tests {
             restate: Some("sha256:aaa".into()),
             service: Some(service.into()),
         };
-        let first = render(&settings(1), IMAGE, true, &ids("sha256:111"));
-        let rebuilt = render(&settings(1), IMAGE, true, &ids("sha256:222"));
+        let first = render(&settings(1), IMAGE, true, &ids("sha256:111"), None);
+        let rebuilt = render(&settings(1), IMAGE, true, &ids("sha256:222"), None);
         let template = |manifests: &[Manifest], kind: &str, name: &str| -> PodTemplateSpec {
             match kind {
                 "Deployment" => typed::<Deployment>(manifests, kind, name).spec.unwrap().template,

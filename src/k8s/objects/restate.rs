@@ -15,10 +15,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
-    ADMIN_NODE_PORT, ADMIN_PORT, INGRESS_NODE_PORT, INGRESS_PORT, NODE_PORT_SERVICE, RESTATE_NAME, app_label,
-    app_selector, envoy, labels, metadata,
+    ADMIN_NODE_PORT, ADMIN_PORT, Advertised, INGRESS_NODE_PORT, INGRESS_PORT, NODE_PORT_SERVICE, RESTATE_NAME,
+    app_label, app_selector, envoy, labels, metadata,
 };
 use crate::config::ObjectSettings;
+use crate::config::quantity::rocksdb_memory;
 
 /// The headless Service that gives each node a stable DNS name.
 pub(super) const CLUSTER_SERVICE: &str = "restate-cluster";
@@ -100,9 +101,9 @@ fn port(name: &str, port: u16, node_port: Option<u16>) -> ServicePort {
     }
 }
 
-pub fn stateful_set(settings: &ObjectSettings) -> StatefulSet {
+pub fn stateful_set(settings: &ObjectSettings, advertised: Option<&Advertised>) -> StatefulSet {
     let sidecar = settings.replicas > 1;
-    let mut containers = vec![restate_container(settings)];
+    let mut containers = vec![restate_container(settings, advertised)];
     let mut volumes = vec![Volume {
         name: TMP_VOLUME.into(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -169,7 +170,7 @@ pub fn stateful_set(settings: &ObjectSettings) -> StatefulSet {
     }
 }
 
-fn restate_container(settings: &ObjectSettings) -> Container {
+fn restate_container(settings: &ObjectSettings, advertised: Option<&Advertised>) -> Container {
     let mut env = vec![
         EnvVar {
             name: "POD_NAME".into(),
@@ -193,6 +194,14 @@ fn restate_container(settings: &ObjectSettings) -> Container {
         env_var("RESTATE_CLUSTER_NAME", &settings.name),
         env_var("RESTATE_DISABLE_TELEMETRY", "true"),
     ];
+    // A limit too small to halve keeps Restate's default; Restate says so in its log.
+    if let Ok(bytes) = rocksdb_memory(&settings.resources.memory_limit) {
+        env.push(env_var("RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE", &bytes.to_string()));
+    }
+    if let Some(advertised) = advertised {
+        env.push(env_var("RESTATE_INGRESS__ADVERTISED_ADDRESS", &advertised.ingress));
+        env.push(env_var("RESTATE_ADMIN__ADVERTISED_ADDRESS", &advertised.admin));
+    }
     if settings.replicas > 1 {
         env.extend(envoy::proxy_env(settings));
     }
