@@ -251,6 +251,9 @@ pub struct DownArgs {
     /// The loop's runtime; not needed (the loop is found wherever it is), but checked when given.
     #[arg(long, value_enum, value_name = "RUNTIME", conflicts_with = "context")]
     pub runtime: Option<RuntimeKind>,
+    /// The loop's namespace, for a loop `up --context --namespace` made [default: the recorded one, else restate].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +264,9 @@ pub struct StatusArgs {
     /// The loop's runtime; not needed (the loop is found wherever it is), but checked when given.
     #[arg(long, value_enum, value_name = "RUNTIME", conflicts_with = "context")]
     pub runtime: Option<RuntimeKind>,
+    /// The loop's namespace, for a loop `up --context --namespace` made [default: the recorded one, else restate].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +292,9 @@ pub struct PortForwardArgs {
     /// The kube context of a loop made with `up --context`.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// The loop's namespace, for a loop `up --context --namespace` made [default: the recorded one, else restate].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
     /// Local port for ingress [default: the one `up` chose].
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub ingress_port: Option<u16>,
@@ -303,38 +312,54 @@ pub struct Identity {
     name: Option<String>,
     runtime: Option<RuntimeKind>,
     context: Option<String>,
+    namespace: Option<String>,
 }
 
 impl Identity {
     pub fn of(cli: &Cli) -> Identity {
-        let place = |place: &PlaceArgs| (place.runtime, place.context.clone());
-        let (runtime, context) = match &cli.command {
-            Command::Up(args) => place(&args.setup.place),
-            Command::Smoke(args) => place(&args.up.setup.place),
-            Command::Doctor(args) => place(&args.place),
-            Command::Down(DownArgs { context, runtime, .. }) | Command::Status(StatusArgs { context, runtime }) => {
-                (*runtime, context.clone())
+        let place = |place: &PlaceArgs, objects: &ObjectArgs| {
+            (place.runtime, place.context.clone(), objects.namespace.clone())
+        };
+        let (runtime, context, namespace) = match &cli.command {
+            Command::Up(args) => place(&args.setup.place, &args.objects),
+            Command::Smoke(args) => place(&args.up.setup.place, &args.up.objects),
+            Command::Doctor(args) => (args.place.runtime, args.place.context.clone(), None),
+            Command::Down(DownArgs {
+                context,
+                runtime,
+                namespace,
+                ..
+            })
+            | Command::Status(StatusArgs {
+                context,
+                runtime,
+                namespace,
+            }) => (*runtime, context.clone(), namespace.clone()),
+            Command::PortForward(PortForwardArgs { context, namespace, .. }) => {
+                (None, context.clone(), namespace.clone())
             }
-            Command::PortForward(PortForwardArgs { context, .. }) => (None, context.clone()),
-            Command::Render(_) | Command::List | Command::ServeSample => (None, None),
+            Command::Render(args) => (None, None, args.objects.namespace.clone()),
+            Command::List | Command::ServeSample => (None, None, None),
         };
         Identity {
             config: cli.global.config.clone(),
             name: cli.global.name.clone(),
             runtime,
             context,
+            namespace,
         }
     }
 
     /// The flags `restate-dev VERB` takes of these, each with a leading space.
     pub fn flags(&self, verb: &str) -> String {
-        let (name, runtime, context) = match verb {
-            "up" | "smoke" => (true, true, true),
+        // A loop on an existing context has no record on this machine, so its namespace is spelled too.
+        let (name, runtime, context, namespace) = match verb {
+            "up" | "smoke" => (true, true, true, true),
             // They find the loop wherever it is; a --context is still needed for a loop on an existing context.
-            "down" | "status" | "port-forward" => (true, false, true),
-            "doctor" => (false, true, true),
-            "render" => (true, false, false),
-            "list" => (false, false, false),
+            "down" | "status" | "port-forward" => (true, false, true, true),
+            "doctor" => (false, true, true, false),
+            "render" => (true, false, false, true),
+            "list" => (false, false, false, false),
             _ => return String::new(),
         };
         let mut flags = String::new();
@@ -350,6 +375,9 @@ impl Identity {
         }
         if let (true, Some(value)) = (context, &self.context) {
             flags.push_str(&format!(" --context {}", quote(value)));
+        }
+        if let (true, Some(value)) = (namespace, &self.namespace) {
+            flags.push_str(&format!(" --namespace {}", quote(value)));
         }
         flags
     }
@@ -448,6 +476,13 @@ mod tests {
         assert_eq!(
             id.respell("an unclosed `restate-dev down"),
             "an unclosed `restate-dev down"
+        );
+        // A loop on an existing context has no record here: its namespace travels with the hints.
+        let id = identity(&["up", "--context", "prod", "--namespace", "dev"]);
+        assert_eq!(
+            id.respell("`restate-dev status` shows it; `restate-dev down` removes it"),
+            "`restate-dev status --context prod --namespace dev` shows it; \
+             `restate-dev down --context prod --namespace dev` removes it"
         );
     }
 }

@@ -30,18 +30,16 @@ impl Ctx {
         self.layers.name(&self.global)
     }
 
-    /// The loop's namespace from the config file and environment, for verbs without object flags.
-    pub fn namespace(&self) -> Result<String> {
-        Ok(self
-            .layers
-            .objects(&self.global, &crate::cli::ObjectArgs::default())?
-            .namespace)
-    }
-
-    /// Loop `name` as `status` and `down` find it, with no runtime flag: where it is (its record on this machine's
+    /// Loop `name` as `status`, `down` and `port-forward` find it, with no runtime flag: where it is (its record on this machine's
     /// Docker), checked against the `--runtime` or `--context` given, and its namespace and context (those given
     /// over those recorded). Docker may be unreachable when a context is given: such a loop is found through it.
-    pub async fn find_loop(&self, name: &str, runtime: Option<RuntimeKind>, context: Option<&str>) -> Result<Place> {
+    pub async fn find_loop(
+        &self,
+        name: &str,
+        runtime: Option<RuntimeKind>,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<Place> {
         let found = match (Docker::connect().await, context) {
             (Ok(docker), _) => record::find(&docker, name).await?,
             (Err(_), Some(_)) => None,
@@ -68,9 +66,11 @@ impl Ctx {
             Some(found) => self.layers.clone().with_record(name, &found.record),
             None => self.layers.clone(),
         };
-        let namespace = layers
-            .objects(&self.global, &crate::cli::ObjectArgs::default())?
-            .namespace;
+        let given = crate::cli::ObjectArgs {
+            namespace: namespace.map(str::to_string),
+            ..Default::default()
+        };
+        let namespace = layers.objects(&self.global, &given)?.namespace;
         let recorded_context = found.as_ref().and_then(|f| f.record.get("context"));
         Ok(Place {
             context: context.or(recorded_context).map(str::to_string),

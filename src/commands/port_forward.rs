@@ -43,7 +43,10 @@ pub async fn run(ctx: &Ctx, args: &PortForwardArgs, mut signals: Signals) -> Res
 async fn start(ctx: &Ctx, args: &PortForwardArgs) -> Result<(PortForward, PortForward)> {
     let name = ctx.name()?;
     let _lock = lock::acquire(&name, "port-forward", &ctx.ui).await?;
-    let namespace = ctx.namespace()?;
+    let namespace = ctx
+        .find_loop(&name, None, args.context.as_deref(), args.namespace.as_deref())
+        .await?
+        .namespace;
     let docker = match args.context {
         Some(_) => None,
         None => Docker::connect().await.ok(),

@@ -210,6 +210,7 @@ async fn tear_down(ctx: &Ctx, plan: &Plan, pipeline: &mut Pipeline) -> Result<()
                 images: false,
                 context,
                 runtime: None,
+                namespace: None,
             };
             let removed = runtime::down(&plan.name, &plan.objects.namespace, &down, &ctx.ui).await?;
             Ok(Done::ok((), format!("{} removed", removed.len())))
