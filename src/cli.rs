@@ -317,9 +317,8 @@ pub struct Identity {
 
 impl Identity {
     pub fn of(cli: &Cli) -> Identity {
-        let place = |place: &PlaceArgs, objects: &ObjectArgs| {
-            (place.runtime, place.context.clone(), objects.namespace.clone())
-        };
+        let place =
+            |place: &PlaceArgs, objects: &ObjectArgs| (place.runtime, place.context.clone(), objects.namespace.clone());
         let (runtime, context, namespace) = match &cli.command {
             Command::Up(args) => place(&args.setup.place, &args.objects),
             Command::Smoke(args) => place(&args.up.setup.place, &args.up.objects),

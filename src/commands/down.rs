@@ -9,7 +9,9 @@ use crate::runtime;
 pub async fn run(ctx: &Ctx, args: &DownArgs) -> Result<()> {
     let name = ctx.name()?;
     let _lock = lock::acquire(&name, "down", &ctx.ui).await?;
-    let place = ctx.find_loop(&name, args.runtime, args.context.as_deref(), args.namespace.as_deref()).await?;
+    let place = ctx
+        .find_loop(&name, args.runtime, args.context.as_deref(), args.namespace.as_deref())
+        .await?;
     let args = DownArgs {
         context: place.context,
         ..args.clone()

@@ -7,7 +7,9 @@ use crate::runtime;
 
 pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let name = ctx.name()?;
-    let place = ctx.find_loop(&name, args.runtime, args.context.as_deref(), args.namespace.as_deref()).await?;
+    let place = ctx
+        .find_loop(&name, args.runtime, args.context.as_deref(), args.namespace.as_deref())
+        .await?;
     let status = runtime::status(&name, &place.namespace, place.context.as_deref()).await?;
     if !status.exists() {
         // Not a status to print but an error, said once (as `{"error": …}` with --output json).
