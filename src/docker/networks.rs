@@ -179,6 +179,9 @@ impl Docker {
         // Docker's name filter matches substrings: the exact match is ours to make.
         let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
         let mut found = Vec::new();
+        // A container created but never started is connected by the name it was given, with no network ID yet:
+        // it counts as a user of every network of that name.
+        let by_name = self.containers_on_network(name).await?;
         for listed in self.list_network_refs(filters, "list networks named", name).await? {
             if listed.name != name {
                 continue;
@@ -187,7 +190,12 @@ impl Docker {
             let Some(mut info) = self.inspect_network(&listed.id).await? else {
                 continue;
             };
-            for container in self.containers_on_network(&listed.id).await? {
+            for container in self
+                .containers_on_network(&listed.id)
+                .await?
+                .into_iter()
+                .chain(by_name.clone())
+            {
                 if !info.containers.contains(&container) {
                     info.containers.push(container);
                 }
