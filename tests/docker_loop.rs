@@ -223,6 +223,21 @@ fn unreachable_daemon_is_a_clear_prerequisite_error() {
     assert_clean_failure(&output, 3, &["/nonexistent/docker.sock", "hint:"]);
 }
 
+/// `port-forward` needs no Docker (minikube may run without it): with the daemon unreachable it looks for the
+/// loop's cluster and says none was found, not Docker's error. Before, finding the loop failed on Docker.
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn port_forward_without_docker_looks_for_the_cluster() {
+    let name = loop_name("pfnodocker");
+    let output = run({
+        let mut c = restate_dev(&name, &["port-forward"]);
+        c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("PATH", "/nonexistent");
+        c
+    });
+    assert_clean_failure(&output, 1, &[&format!("no cluster found for loop {name}")]);
+}
+
 #[test]
 #[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn taken_port_is_refused_before_anything_is_made() {
