@@ -20,6 +20,12 @@ pub fn for_loop(name: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// Whether an object with `labels` is loop `name`'s: it carries both our label and the loop's. Anything else of
+/// that name (a kind-CLI node, another tool's container) is not, whatever its name says.
+pub fn is_loops(labels: &BTreeMap<String, String>, name: &str) -> bool {
+    for_loop(name).iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 /// A label selector matching one loop's things.
 pub fn selector(name: &str) -> String {
     to_selector(&for_loop(name))
@@ -46,5 +52,15 @@ mod tests {
             super::to_selector(&super::shared()),
             "app.kubernetes.io/managed-by=restate-dev"
         );
+    }
+
+    #[test]
+    fn a_loops_object_carries_both_labels() {
+        use super::*;
+        assert!(is_loops(&for_loop("a"), "a"));
+        assert!(!is_loops(&for_loop("b"), "a"));
+        assert!(!is_loops(&shared(), "a"));
+        let loop_label_only = BTreeMap::from([(LOOP_KEY.to_string(), "a".to_string())]);
+        assert!(!is_loops(&loop_label_only, "a"));
     }
 }

@@ -223,6 +223,21 @@ fn unreachable_daemon_is_a_clear_prerequisite_error() {
     assert_clean_failure(&output, 3, &["/nonexistent/docker.sock", "hint:"]);
 }
 
+/// `port-forward` needs no Docker (minikube may run without it): with the daemon unreachable it looks for the
+/// loop's cluster and says none was found, not Docker's error. Before, finding the loop failed on Docker.
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn port_forward_without_docker_looks_for_the_cluster() {
+    let name = loop_name("pfnodocker");
+    let output = run({
+        let mut c = restate_dev(&name, &["port-forward"]);
+        c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("PATH", "/nonexistent");
+        c
+    });
+    assert_clean_failure(&output, 1, &[&format!("no cluster found for loop {name}")]);
+}
+
 #[test]
 #[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
 fn taken_port_is_refused_before_anything_is_made() {
@@ -1276,4 +1291,98 @@ fn npms_restate_server_wrapper_on_path_serves_up_and_doctor_alike() {
         stderr.contains(platform_binary),
         "the images step names the binary it used:\n{stderr}"
     );
+}
+
+/// A kind-CLI node named like loop X's node (kind's label, not ours) is not a restate-dev loop: `status --name X`
+/// says no loop of that name exists, and `list` does not show it. Before, `status` took it for X's kind node.
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn a_kind_cli_node_named_like_a_loops_is_no_loop() {
+    let name = loop_name("kindcli");
+    let docker = connected().await;
+    let inert = format!("restate-dev.local/test-inert:{name}");
+    let _images = Images(vec![inert.clone()]);
+    let mut context = restate_dev::docker::BuildContext::new();
+    context.add("x", 0o644, b"inert").unwrap();
+    context.add("Dockerfile", 0o644, b"FROM scratch\nCOPY x /x\n").unwrap();
+    docker
+        .build_image(&inert, &Default::default(), context.into_tar().unwrap())
+        .await
+        .unwrap();
+    let node = format!("{name}-control-plane");
+    let kind_label = format!("io.x-k8s.kind.cluster={name}");
+    docker_cli(&["create", "--name", &node, "--label", &kind_label, &inert, "/x"]);
+    let output = run(restate_dev(&name, &["status"]));
+    let listed = json(&run(restate_dev_raw(&["list", "--output", "json"])));
+    docker_cli(&["rm", "-f", &node]);
+    assert_clean_failure(&output, 1, &[&format!("no loop named {name} exists")]);
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["name"] == name.as_str()),
+        "{listed}"
+    );
+}
+
+/// A loop that lost its record (an older release made it, or `docker volume prune` took the record volume) and
+/// runs the user's image: a bare `up` refuses with exit 2 and spells the flags to give, and the service container
+/// stays. Before, `up` took it for the sample's loop and replaced the user's image by the sample. Also: the
+/// record is a `NAME-record-HASH` volume, and a `--context` means the local record is not consulted (no
+/// "cannot move" refusal for a context of the same loop name).
+#[tokio::test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+async fn a_loop_without_its_record_keeps_the_users_service() {
+    let name = loop_name("norecord");
+    let (tag, _images) = service_image(&name, &[]).await;
+    let _cleanup = Cleanup(name.clone());
+    up(&name, &["--service-image", &tag, "--no-verify"]);
+    let service = format!("{name}-service");
+    let container = docker_cli(&["inspect", "--format", "{{.Id}}", &service]);
+
+    let output = run(restate_dev(
+        &name,
+        &["up", "--context", "t-no-such-context", "--timeout", "5s"],
+    ));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("cannot move"), "{stderr}");
+
+    let records: Vec<String> = docker_cli(&[
+        "volume",
+        "ls",
+        "--filter",
+        &format!("label=dev.restate.loop={name}"),
+        "--filter",
+        "label=dev.restate.record",
+        "--format",
+        "{{.Name}}",
+    ])
+    .lines()
+    .map(String::from)
+    .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0].starts_with(&format!("{name}-record-")), "{records:?}");
+    docker_cli(&["volume", "rm", &records[0]]);
+
+    let output = run(restate_dev(&name, &["up"]));
+    assert_clean_failure(
+        &output,
+        2,
+        &[
+            "has no record of its settings",
+            &format!("its service runs {tag}"),
+            "--service-image IMAGE --verify Service/handler",
+            "--no-verify",
+            "--service-image sample",
+        ],
+    );
+    assert_eq!(
+        docker_cli(&["inspect", "--format", "{{.Id}}", &service]),
+        container,
+        "the service container is untouched"
+    );
+    // Told what it runs, it re-ups as it is.
+    up(&name, &["--service-image", &tag, "--no-verify"]);
+    assert_eq!(docker_cli(&["inspect", "--format", "{{.Id}}", &service]), container);
 }

@@ -10,6 +10,8 @@ mod smoke;
 mod status;
 mod up;
 
+use clap::ValueEnum;
+
 use crate::cli::{Command, GlobalArgs, RuntimeKind};
 use crate::config::Layers;
 use crate::docker::Docker;
@@ -30,9 +32,18 @@ impl Ctx {
         self.layers.name(&self.global)
     }
 
-    /// Loop `name` as `status`, `down` and `port-forward` find it, with no runtime flag: where it is (its record on this machine's
-    /// Docker), checked against the `--runtime` or `--context` given, and its namespace and context (those given
-    /// over those recorded). Docker may be unreachable when a context is given: such a loop is found through it.
+    /// A `--context` given by the flag or by the file or environment layers. A loop on an existing context is
+    /// never recorded on this machine, so with one the local record is not consulted at all: a local loop of the
+    /// same name (say a kind loop, whose context a kind-CLI cluster's may look like) is another loop.
+    pub fn context(&self, flag: Option<&str>) -> Option<String> {
+        flag.map(str::to_string)
+            .or_else(|| self.layers.scalar("context").map(|(context, _)| context))
+    }
+
+    /// Loop `name` as `status`, `down` and `port-forward` find it, with no runtime flag: where it is (its record
+    /// on this machine's Docker), checked against the `--runtime` given, and its namespace (the one given over
+    /// the one recorded). With a `--context`, or when Docker is unreachable (minikube runs without it), there is
+    /// no record to read: the loop is found through its cluster.
     pub async fn find_loop(
         &self,
         name: &str,
@@ -40,18 +51,14 @@ impl Ctx {
         context: Option<&str>,
         namespace: Option<&str>,
     ) -> Result<Place> {
-        let found = match (Docker::connect().await, context) {
-            (Ok(docker), _) => record::find(&docker, name).await?,
-            (Err(_), Some(_)) => None,
-            (Err(e), None) => return Err(e),
+        let context = self.context(context);
+        let found = match (&context, Docker::connect().await) {
+            (None, Ok(docker)) => record::find(&docker, name).await?,
+            _ => None,
         };
-        if let Some(found) = &found {
-            let given = match (runtime, context) {
-                (Some(runtime), _) => Some(format!("{runtime:?}").to_lowercase()),
-                (None, Some(context)) => Some(format!("context {context}")),
-                (None, None) => None,
-            };
-            if let Some(given) = given.filter(|given| *given != found.record.place()) {
+        if let (Some(found), Some(runtime)) = (&found, runtime) {
+            let given = runtime_name(runtime);
+            if given != found.record.place() {
                 return Err(
                     Error::usage(format!("loop {name} runs on {}, not on {given}", found.record.place())).hint(
                         format!(
@@ -71,15 +78,20 @@ impl Ctx {
             ..Default::default()
         };
         let namespace = layers.objects(&self.global, &given)?.namespace;
-        let recorded_context = found.as_ref().and_then(|f| f.record.get("context"));
-        Ok(Place {
-            context: context.or(recorded_context).map(str::to_string),
-            namespace,
-        })
+        Ok(Place { context, namespace })
     }
 }
 
-/// Where a loop is, for `status` and `down`.
+/// `kind`, `docker` or `minikube`: a runtime as its flag and the record spell it.
+fn runtime_name(runtime: RuntimeKind) -> String {
+    runtime
+        .to_possible_value()
+        .expect("every runtime has a name")
+        .get_name()
+        .to_string()
+}
+
+/// Where a loop is, for `status`, `down` and `port-forward`.
 pub struct Place {
     pub namespace: String,
     pub context: Option<String>,

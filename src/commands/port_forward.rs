@@ -43,17 +43,17 @@ pub async fn run(ctx: &Ctx, args: &PortForwardArgs, mut signals: Signals) -> Res
 async fn start(ctx: &Ctx, args: &PortForwardArgs) -> Result<(PortForward, PortForward)> {
     let name = ctx.name()?;
     let _lock = lock::acquire(&name, "port-forward", &ctx.ui).await?;
-    let namespace = ctx
+    let place = ctx
         .find_loop(&name, None, args.context.as_deref(), args.namespace.as_deref())
-        .await?
-        .namespace;
-    let docker = match args.context {
+        .await?;
+    let (context, namespace) = (place.context.as_deref(), place.namespace);
+    let docker = match context {
         Some(_) => None,
         None => Docker::connect().await.ok(),
     };
-    let Some(located) = kube::locate(docker.as_ref(), &name, args.context.as_deref()).await? else {
+    let Some(located) = kube::locate(docker.as_ref(), &name, context).await? else {
         if let Some(docker) = &docker
-            && runtime::is_docker_loop(docker, &name).await?
+            && runtime::docker::exists(docker, &name).await?
         {
             return Err(Error::usage(format!(
                 "loop {name} runs on the docker runtime, which publishes ingress and admin on 127.0.0.1 itself"

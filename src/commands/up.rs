@@ -5,6 +5,7 @@ use crate::commands::Ctx;
 use crate::config::{Origin, Record, VERIFY_KEYS};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
+use crate::images;
 use crate::lock;
 use crate::pipeline::{Done, Pipeline};
 use crate::runtime::{self, Plan, Summary, record};
@@ -40,16 +41,27 @@ pub async fn plan_step(ctx: &Ctx, args: &UpArgs, pipeline: &mut Pipeline) -> Res
 /// it as it is). Each recorded value a given one changes is said in one line; a loop cannot change its runtime.
 pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
     let name = ctx.name()?;
-    let found = match Docker::connect().await {
-        Ok(docker) => record::find(&docker, &name).await?,
-        // The preflight says so, after the settings were checked; an existing context needs no Docker.
-        Err(_) => None,
+    // A loop on an existing context is never recorded here: with one, a local loop of the name is another loop.
+    let docker = match ctx.context(args.setup.place.context.as_deref()) {
+        Some(_) => None,
+        // The preflight says so, after the settings were checked.
+        None => Docker::connect().await.ok(),
+    };
+    let found = match &docker {
+        Some(docker) => record::find(docker, &name).await?,
+        None => None,
     };
     let mut layers = ctx.layers.clone();
     if let Some(found) = &found {
         layers = layers.with_record(&name, &found.record);
     }
     let objects = layers.objects(&ctx.global, &args.objects)?;
+    if let (Some(docker), Some(found)) = (&docker, &found) {
+        let image_given = args.objects.service_image.is_some() || ctx.layers.scalar("service-image").is_some();
+        if !found.recorded && !image_given {
+            keeps_its_service(docker, &name, &found.record, &objects.namespace).await?;
+        }
+    }
     let recorded_image = found.as_ref().and_then(|f| f.record.get("service-image"));
     if objects.service_image.is_none() && recorded_image.is_some() {
         // The recorded proof was of the custom image; the sample has its own.
@@ -88,6 +100,37 @@ pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
         record,
         user_set,
     })
+}
+
+/// A loop without a record (made by an older restate-dev, or its record volume pruned) that runs a service of
+/// the user's: a bare `up` would take it for the sample's loop, replace the image by the sample and register that
+/// over it. Refused unless the loop runs the sample, or its cluster cannot say and the error says why.
+async fn keeps_its_service(docker: &Docker, name: &str, found: &Record, namespace: &str) -> Result<()> {
+    let live = match found.place().as_str() {
+        "docker" => runtime::docker::service_image(docker, name).await,
+        _ => runtime::kube::service_image(Some(docker), name, namespace).await,
+    };
+    let lost = format!(
+        "loop {name} exists on {} but has no record of its settings (an older restate-dev made it, or its record \
+         volume was removed)",
+        found.place()
+    );
+    let error = match live {
+        Ok(Some(image)) if images::is_sample(&image) => return Ok(()),
+        Ok(None) => return Ok(()),
+        Ok(Some(image)) => Error::usage(format!(
+            "{lost}, and its service runs {image}, not the built-in sample: a bare `up` would replace it"
+        )),
+        Err(e) => Error::usage(format!(
+            "{lost}, and its cluster did not say which service image it runs ({}): a bare `up` could replace it \
+             by the built-in sample",
+            e.message
+        )),
+    };
+    Err(error.hint(format!(
+        "say what it runs: `restate-dev up --name {name} --service-image IMAGE --verify Service/handler` (or \
+         --no-verify instead of --verify), or `--service-image sample` for the built-in sample"
+    )))
 }
 
 /// A loop stays where it was made: on another runtime or context, `up` would make a second loop of that name

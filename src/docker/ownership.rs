@@ -52,7 +52,7 @@ pub async fn ensure_ours(docker: &Docker, loop_name: &str, objects: &[(Object, &
                 .collect(),
         };
         for labels in found {
-            if !is_loops(&labels, loop_name) {
+            if !labels::is_loops(&labels, loop_name) {
                 foreign.push((object, name, labels));
             }
         }
@@ -70,12 +70,6 @@ pub async fn ensure_ours(docker: &Docker, loop_name: &str, objects: &[(Object, &
         error = error.detail(format!("also in the way: {} {name}: {}", object.noun(), maker(labels)));
     }
     Err(error)
-}
-
-fn is_loops(labels: &BTreeMap<String, String>, loop_name: &str) -> bool {
-    labels::for_loop(loop_name)
-        .iter()
-        .all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// How an object not of this loop was made, as far as its labels tell.
@@ -127,9 +121,6 @@ mod tests {
 
     #[test]
     fn makers_are_told_apart_by_their_labels() {
-        assert!(is_loops(&labels::for_loop("a"), "a"));
-        assert!(!is_loops(&labels::for_loop("b"), "a"));
-        assert!(!is_loops(&labels::shared(), "a"));
         assert_eq!(maker(&labels::for_loop("b")), "it belongs to restate-dev loop b");
         let kind = of(&[(KIND_CLUSTER_LABEL, "a"), ("io.x-k8s.kind.role", "control-plane")]);
         assert_eq!(

@@ -22,7 +22,8 @@ pub use restate::{
 };
 pub use rootfs::Rootfs;
 pub use sample::{
-    SAMPLE_PORT, build_sample_image, ensure_sample_image, sample_image_from, sample_reference, sample_reference_of,
+    SAMPLE_PORT, build_sample_image, ensure_sample_image, is_sample, sample_image_from, sample_reference,
+    sample_reference_of,
 };
 pub use tag::file_tag;
 

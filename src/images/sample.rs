@@ -14,6 +14,18 @@ pub const SAMPLE_PORT: u16 = 9080;
 /// A non-root user id (the "nonroot" id of distroless images); nothing in the image needs a name for it.
 const USER: &str = "65532:65532";
 
+/// The sample's repository: `restate-dev.local/greeter`, tagged by the executable it was built from.
+const SAMPLE_REPOSITORY: &str = "greeter";
+
+/// Whether `reference` is a built-in sample image, of this or any other restate-dev executable.
+pub fn is_sample(reference: &str) -> bool {
+    reference
+        .strip_prefix(super::REPOSITORY_PREFIX)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.strip_prefix(SAMPLE_REPOSITORY))
+        .is_some_and(|rest| rest.starts_with(':'))
+}
+
 /// The sample service's image of this executable, tagged by content (never `latest`).
 pub fn sample_reference() -> Result<String> {
     sample_reference_of(&current_exe()?)
@@ -55,5 +67,16 @@ fn prepare(exe: &Path) -> Result<Recipe> {
     let tail = format!(
         "USER {USER}\nENV PORT={SAMPLE_PORT}\nEXPOSE {SAMPLE_PORT}\nENTRYPOINT [\"{EXE_PATH}\", \"serve-sample\"]\n"
     );
-    Ok(Recipe::new("greeter", &file_tag(exe)?, rootfs, tail))
+    Ok(Recipe::new(SAMPLE_REPOSITORY, &file_tag(exe)?, rootfs, tail))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sample_images_are_told_by_their_repository() {
+        assert!(super::is_sample("restate-dev.local/greeter:0123456789ab"));
+        assert!(!super::is_sample("restate-dev.local/greeter-x:1"));
+        assert!(!super::is_sample("restate-dev.local/restate-server:1"));
+        assert!(!super::is_sample("my/greeter:1"));
+    }
 }

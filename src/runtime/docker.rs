@@ -323,14 +323,15 @@ impl Outcome {
 }
 
 /// The loop's network, when it exists: the one of its name that `keep_one_network` keeps, after removing the
-/// empty duplicates of ours that a race or an older release left. This is where what exists is taken as the loop's.
+/// empty duplicates of ours that a race or an older release left. The preflight has refused a network of the
+/// name that is not the loop's, so what exists here is the loop's.
 async fn existing_network(docker: &Docker, name: &str, names: &Names) -> Result<Option<NetworkInfo>> {
-    let ours = labels::for_loop(name);
-    let is_ours = |n: &NetworkInfo| ours.iter().all(|(k, v)| n.labels.get(k) == Some(v));
+    let is_ours = |n: &NetworkInfo| labels::is_loops(&n.labels, name);
     docker.keep_one_network(&names.network, is_ours).await
 }
 
-/// The loop's container of this name, when it exists. This is where what exists is taken as the loop's.
+/// The loop's container of this name, when it exists. The preflight has refused a container of the name that is
+/// not the loop's, so what exists here is the loop's.
 async fn existing_container(docker: &Docker, name: &str) -> Result<Option<ContainerInfo>> {
     docker.inspect_container(name).await
 }
@@ -456,18 +457,34 @@ async fn log_tail(docker: &Docker, name: &str) -> Vec<String> {
 /// Whether loop `name` has its docker-runtime Restate container (running or not), carrying its labels.
 pub async fn exists(docker: &Docker, name: &str) -> Result<bool> {
     let info = docker.inspect_container(&Names::of(name).restate).await?;
-    Ok(info.is_some_and(|c| c.labels.get(labels::LOOP_KEY).map(String::as_str) == Some(name)))
+    Ok(info.is_some_and(|c| labels::is_loops(&c.labels, name)))
 }
 
-/// Removes every container, network and volume of the loop. With `keep_node`, a kind node container and the
-/// volumes it holds are spared (`down --keep-cluster`); only the docker runtime's own data volume goes.
+/// The image reference loop `name`'s service container was created with; None when it has no such container.
+pub async fn service_image(docker: &Docker, name: &str) -> Result<Option<String>> {
+    let info = docker.inspect_container(&Names::of(name).service).await?;
+    Ok(info.filter(|c| labels::is_loops(&c.labels, name)).map(|c| c.image))
+}
+
+/// What `down` spares of a loop's Docker objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep<'a> {
+    Nothing,
+    /// `down --keep-cluster` of a loop on kind or minikube: its kind node container (if any), the volumes that
+    /// node holds and the loop's record stay; only the docker runtime's own data volume goes.
+    Cluster {
+        node: Option<&'a str>,
+    },
+}
+
+/// Removes every container, network and volume of the loop, less what `keep` spares.
 ///
 /// A network or volume still in use (a container another process, such as an interrupted `up`, was creating
 /// while we listed) gets another pass: what appeared late is listed and removed then.
-pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -> Result<Vec<String>> {
+pub async fn remove_loop(docker: &Docker, name: &str, keep: Keep<'_>) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for pass in 1..=REMOVAL_PASSES {
-        match remove_pass(docker, name, keep_node, &mut removed).await {
+        match remove_pass(docker, name, keep, &mut removed).await {
             Err(e) if pass < REMOVAL_PASSES && crate::docker::is_conflict(&e) => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -479,11 +496,15 @@ pub async fn remove_loop(docker: &Docker, name: &str, keep_node: Option<&str>) -
 
 const REMOVAL_PASSES: u32 = 3;
 
-async fn remove_pass(docker: &Docker, name: &str, keep_node: Option<&str>, removed: &mut Vec<String>) -> Result<()> {
+async fn remove_pass(docker: &Docker, name: &str, keep: Keep<'_>, removed: &mut Vec<String>) -> Result<()> {
     let selector = labels::for_loop(name);
     let names = Names::of(name);
+    let kept_node = match keep {
+        Keep::Cluster { node } => node,
+        Keep::Nothing => None,
+    };
     for container in docker.list_containers(&selector).await? {
-        if Some(container.as_str()) != keep_node && docker.remove_container(&container).await? {
+        if Some(container.as_str()) != kept_node && docker.remove_container(&container).await? {
             removed.push(format!("container {container}"));
         }
     }
@@ -494,7 +515,7 @@ async fn remove_pass(docker: &Docker, name: &str, keep_node: Option<&str>, remov
         }
     }
     for volume in docker.list_volumes(&selector).await? {
-        if (keep_node.is_none() || volume == names.volume) && docker.remove_volume(&volume).await? {
+        if (keep == Keep::Nothing || volume == names.volume) && docker.remove_volume(&volume).await? {
             removed.push(format!("volume {volume}"));
         }
     }
@@ -509,7 +530,7 @@ pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Res
             continue;
         };
         // A container of that name that another tool or loop made is not this loop's.
-        if info.labels.get(labels::LOOP_KEY).map(String::as_str) != Some(name) {
+        if !labels::is_loops(&info.labels, name) {
             continue;
         }
         status.runtime.get_or_insert_with(|| "docker".into());

@@ -16,7 +16,7 @@ use crate::cluster::minikube::Minikube;
 use crate::cluster::select::{self, Env, Selected};
 use crate::cluster::{Access, Provider, Reach, Removed, context};
 use crate::config::{DEFAULT_TIMEOUT, LoopSettings, ObjectSettings, Runtime, Verify};
-use crate::docker::Docker;
+use crate::docker::{ContainerInfo, Docker};
 use crate::error::{Error, Result};
 use crate::k8s::objects::{
     self, ADMIN_PORT, INGRESS_PORT, ImageIds, NODE_PORT_SERVICE, RESTATE_NAME, SERVICE_NAME, SERVICE_PORT,
@@ -465,6 +465,14 @@ pub fn kind_for_teardown(docker: &Docker, name: &str) -> Result<KindCluster> {
     KindCluster::new(docker.clone(), name, &settings, false)
 }
 
+/// Loop `name`'s kind node container, when it exists and carries the loop's labels: a node of that name that the
+/// kind CLI (or anything else) made is not this loop, whatever its name says.
+pub async fn kind_node(docker: &Docker, name: &str) -> Result<Option<(KindCluster, ContainerInfo)>> {
+    let kind = kind_for_teardown(docker, name)?;
+    let node = docker.inspect_container(&kind.node_name()).await?;
+    Ok(node.filter(|n| labels::is_loops(&n.labels, name)).map(|n| (kind, n)))
+}
+
 /// The loop's minikube profile, when the minikube CLI is installed and the profile exists.
 pub fn minikube_profile(name: &str) -> Option<Minikube> {
     Minikube::find(name, &Env::from_process()).ok().filter(Minikube::exists)
@@ -493,17 +501,16 @@ pub async fn locate(docker: Option<&Docker>, name: &str, context: Option<&str>) 
             reach: Reach::PortForward,
         }));
     }
-    if let Some(docker) = docker {
-        let kind = kind_for_teardown(docker, name)?;
-        if let Some(node) = docker.inspect_container(&kind.node_name()).await? {
-            let kubeconfig = Some(kind.kubeconfig_file()?);
-            return Ok(Some(Located {
-                runtime: "kind",
-                context: kind.context(),
-                kubeconfig,
-                reach: crate::cluster::kind::reach(&node),
-            }));
-        }
+    if let Some(docker) = docker
+        && let Some((kind, node)) = kind_node(docker, name).await?
+    {
+        let kubeconfig = Some(kind.kubeconfig_file()?);
+        return Ok(Some(Located {
+            runtime: "kind",
+            context: kind.context(),
+            kubeconfig,
+            reach: crate::cluster::kind::reach(&node),
+        }));
     }
     Ok(minikube_profile(name).map(|_| Located {
         runtime: "minikube",
@@ -511,6 +518,32 @@ pub async fn locate(docker: Option<&Docker>, name: &str, context: Option<&str>) 
         kubeconfig: None,
         reach: Reach::PortForward,
     }))
+}
+
+/// How long `service_image` waits for the cluster: a stopped node's API never answers.
+const SERVICE_IMAGE_WAIT: Duration = Duration::from_secs(5);
+
+/// The image of the service Deployment of loop `name` on its kind node or minikube profile: Ok(None) when the
+/// loop has no cluster or no such Deployment, an error when the cluster does not answer within a few seconds.
+pub async fn service_image(docker: Option<&Docker>, name: &str, namespace: &str) -> Result<Option<String>> {
+    let Some(located) = locate(docker, name, None).await? else {
+        return Ok(None);
+    };
+    let read = async {
+        let client = located.client().await?;
+        Api::<Deployment>::namespaced(client, namespace)
+            .get_opt(SERVICE_NAME)
+            .await
+            .map_err(|e| Error::failed(format!("cannot read Deployment service in namespace {namespace}")).source(e))
+    };
+    let deployment = tokio::time::timeout(SERVICE_IMAGE_WAIT, read)
+        .await
+        .map_err(|_| Error::failed(format!("context {} did not answer within 5s", located.context)))??;
+    Ok(deployment
+        .and_then(|d| d.spec)
+        .and_then(|spec| spec.template.spec)
+        .and_then(|pod| pod.containers.into_iter().next())
+        .and_then(|container| container.image))
 }
 
 pub struct Located {

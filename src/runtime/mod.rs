@@ -1,7 +1,7 @@
 //! The loop's runtimes: plain Docker containers, or Kubernetes (kind-native, minikube, an existing context).
 //! `up`, `down` and `status` dispatch here.
 
-mod docker;
+pub mod docker;
 pub mod kube;
 #[cfg(test)]
 mod kube_tests;
@@ -361,23 +361,25 @@ pub async fn down(name: &str, namespace: &str, args: &DownArgs, ui: &Ui) -> Resu
             false => kind.delete(ui).await?,
         });
     }
-    if let Some(minikube) = kube::minikube_profile(name) {
+    let minikube = kube::minikube_profile(name);
+    if let Some(minikube) = &minikube {
         removed.extend(match args.keep_cluster {
             true => kube::uninstall(name, None, namespace, name, ui).await?,
             false => minikube.delete(ui).await?,
         });
     }
-    let keep_node = (has_node && args.keep_cluster).then_some(node.as_str());
-    removed.extend(docker::remove_loop(&docker, name, keep_node).await?);
+    // A kept cluster keeps the loop's record too, so that a later bare `up` re-ups it as it was.
+    let keep = match args.keep_cluster && (has_node || minikube.is_some()) {
+        true => docker::Keep::Cluster {
+            node: has_node.then_some(node.as_str()),
+        },
+        false => docker::Keep::Nothing,
+    };
+    removed.extend(docker::remove_loop(&docker, name, keep).await?);
     if args.images {
         removed.extend(images::remove_unused(&docker).await?);
     }
     Ok(removed)
-}
-
-/// Whether loop `name` is a docker-runtime loop.
-pub async fn is_docker_loop(docker: &Docker, name: &str) -> Result<bool> {
-    docker::exists(docker, name).await
 }
 
 /// What of loop `name` exists now where `plan` would put it, one line per thing (empty when nothing does),
