@@ -349,3 +349,57 @@ async fn a_changed_image_id_is_seen_on_the_live_pod_template() {
     let none = super::kube::changed_images(&client, NAMESPACE, &ImageIds::default()).await;
     assert!(none.unwrap().is_empty());
 }
+
+/// After a rollout, the old ReplicaSet's crash-looping pod is terminating while the new one runs: the service is
+/// alive. A crash-looping pod that is not terminating still fails it.
+#[tokio::test]
+async fn a_terminating_pod_that_crash_loops_does_not_fail_the_service() {
+    let pod = |name: &str, terminating: bool, waiting: Option<&str>| {
+        let state = match waiting {
+            Some(reason) => json!({ "waiting": { "reason": reason } }),
+            None => json!({ "running": {} }),
+        };
+        let mut metadata = json!({ "name": name, "namespace": NAMESPACE, "labels": { "app": "service" } });
+        if terminating {
+            metadata["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
+        }
+        json!({ "metadata": metadata, "status": { "phase": "Running", "containerStatuses": [
+            { "name": "service", "image": "s", "imageID": "", "ready": waiting.is_none(), "restartCount": 3,
+              "state": state } ] } })
+    };
+    let list = |items: Vec<Value>| json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items });
+
+    let (client, mut server) = mock::client();
+    let alive = tokio::spawn({
+        let client = client.clone();
+        async move { super::kube::service_alive(&client, NAMESPACE).await }
+    });
+    let (_, reply) = server.expect("GET", "/api/v1/namespaces/restate/pods").await;
+    reply.json(
+        200,
+        list(vec![
+            pod("service-old", true, Some("CrashLoopBackOff")),
+            pod("service-new", false, None),
+        ]),
+    );
+    // Anything more (the diagnosis of a dead service) finds no server.
+    drop(server);
+    alive.await.unwrap().expect("the terminating pod is not the service");
+
+    let (client, mut server) = mock::client();
+    let alive = tokio::spawn(async move { super::kube::service_alive(&client, NAMESPACE).await });
+    let (_, reply) = server.expect("GET", "/api/v1/namespaces/restate/pods").await;
+    reply.json(200, list(vec![pod("service-new", false, Some("CrashLoopBackOff"))]));
+    drop(server);
+    let error = alive
+        .await
+        .unwrap()
+        .expect_err("a current crash-loop fails the service");
+    assert!(
+        error
+            .message
+            .contains("pod service-new: container service is in CrashLoopBackOff"),
+        "{}",
+        error.message
+    );
+}
