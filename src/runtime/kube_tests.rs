@@ -67,6 +67,12 @@ fn cluster(
                 objects.insert(seen.path.clone(), seen.json());
                 Answer::ok(seen.json())
             }
+            // A create (the namespace): stored under its own path.
+            ("POST", _) => {
+                let name = seen.json()["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                objects.insert(format!("{}/{name}", seen.path), seen.json());
+                Answer::Json(201, seen.json())
+            }
             ("PATCH", Some("application/merge-patch+json")) => match objects.get_mut(&seen.path) {
                 Some(object) => {
                     merge(object, seen.json());
@@ -227,10 +233,14 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
         })
         .map(|s| s.path.as_str())
         .collect();
+    // The namespace, which did not exist, was created rather than applied.
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "POST" && s.path == "/api/v1/namespaces")
+    );
     assert_eq!(
         applied,
         [
-            "/api/v1/namespaces/restate",
             "/api/v1/namespaces/restate/serviceaccounts/restate",
             "/api/v1/namespaces/restate/services/restate-cluster",
             "/api/v1/namespaces/restate/services/restate",
