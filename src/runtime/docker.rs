@@ -437,6 +437,23 @@ async fn running_or_fail(docker: &Docker, name: &str, what: &str) -> Result<()> 
     }
 }
 
+/// The last log lines of each of loop `name`'s containers, found by label.
+pub(super) async fn loop_logs(docker: &Docker, name: &str) -> Vec<String> {
+    let mut containers = match docker.list_containers(&labels::for_loop(name)).await {
+        Ok(containers) => containers,
+        Err(e) => return vec![format!("cannot list loop {name}'s containers: {}", e.message)],
+    };
+    if containers.is_empty() {
+        return vec![format!("loop {name} has no containers to collect logs from")];
+    }
+    containers.sort();
+    let mut lines = Vec::new();
+    for container in containers {
+        lines.extend(log_tail(docker, &container).await);
+    }
+    lines
+}
+
 /// How many of a stopped container's last log lines an error quotes.
 const EXIT_LOG_LINES: usize = 20;
 

@@ -2,6 +2,7 @@
 //! `up`, `down` and `status` dispatch here.
 
 mod docker;
+pub mod evidence;
 pub mod kube;
 #[cfg(test)]
 mod kube_tests;
