@@ -46,12 +46,11 @@ impl Holder {
     }
 }
 
-/// Where lock files live: the per-user runtime directory, else a directory of the user's own in the temp dir.
+/// Where lock files live: one directory per user in the temp dir. Not `$XDG_RUNTIME_DIR`, which a desktop session
+/// has and an ssh session without pam_systemd, cron or an IDE's terminal may not: the same user's commands would
+/// lock different files and not be serialised.
 pub fn dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(runtime) => PathBuf::from(runtime).join("restate-dev"),
-        None => std::env::temp_dir().join(format!("restate-dev-{}", rustix::process::getuid().as_raw())),
-    }
+    std::env::temp_dir().join(format!("restate-dev-{}", rustix::process::getuid().as_raw()))
 }
 
 /// Takes loop `name`'s lock for `verb`, waiting (and saying so on stderr) while another command holds it.
@@ -92,7 +91,7 @@ fn try_lock(file: &File, path: &Path) -> Result<bool> {
     match flock(file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(true),
         Err(Errno::WOULDBLOCK) => Ok(false),
-        Err(errno) => Err(Error::failed(format!("cannot lock {}", path.display()))
+        Err(errno) => Err(Error::prerequisite(format!("cannot lock {}", path.display()))
             .source(std::io::Error::from(errno))
             .hint("restate-dev locks each loop with flock(2); the file system must support it")),
     }
@@ -101,15 +100,16 @@ fn try_lock(file: &File, path: &Path) -> Result<bool> {
 /// Opens (creating as needed) the lock file in `dir`, which must be the user's own: in a shared temp dir,
 /// someone else's directory could hold files that lock us out.
 fn open(dir: &Path, path: &Path) -> Result<File> {
-    let hint = "set XDG_RUNTIME_DIR to a directory of your own";
+    // Something in the way of a lock (exit 3), not a failure of the loop.
+    let hint = "set TMPDIR to a directory of your own (every restate-dev command of yours must use the same one)";
     DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
-        Error::failed(format!("cannot create the lock directory {}", dir.display()))
+        Error::prerequisite(format!("cannot create the lock directory {}", dir.display()))
             .source(e)
             .hint(hint)
     })?;
     let owner = std::fs::metadata(dir).map(|m| m.uid()).unwrap_or(u32::MAX);
     if owner != rustix::process::getuid().as_raw() {
-        return Err(Error::failed(format!(
+        return Err(Error::prerequisite(format!(
             "the lock directory {} belongs to another user (uid {owner})",
             dir.display()
         ))
@@ -123,7 +123,7 @@ fn open(dir: &Path, path: &Path) -> Result<File> {
         .mode(0o600)
         .open(path)
         .map_err(|e| {
-            Error::failed(format!("cannot open the lock file {}", path.display()))
+            Error::prerequisite(format!("cannot open the lock file {}", path.display()))
                 .source(e)
                 .hint(hint)
         })

@@ -6,9 +6,13 @@ use std::io::Write;
 
 use assert_cmd::Command;
 
+/// restate-dev as a user runs it, but with the loop locks in a directory of the tests' own: `up` here runs on the
+/// default loop name, and must not wait on (or block) a developer's real loop of that name.
 fn restate_dev() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_restate-dev"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TMPDIR", env!("CARGO_TARGET_TMPDIR"));
     for (key, _) in std::env::vars() {
         if key.starts_with("RESTATE_DEV_") {
             command.env_remove(key);

@@ -1386,3 +1386,70 @@ async fn a_loop_without_its_record_keeps_the_users_service() {
     up(&name, &["--service-image", &tag, "--no-verify"]);
     assert_eq!(docker_cli(&["inspect", "--format", "{{.Id}}", &service]), container);
 }
+
+/// A static "restate-server" that logs two lines and then runs without ever answering: Restate that starts but
+/// never gets healthy. Built with the system's C compiler (the assembled image holds nothing but the binary).
+fn never_healthy_restate(dir: &std::path::Path) -> std::path::PathBuf {
+    let source = dir.join("stub.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n\
+         puts(\"stub restate-server: starting\");\n\
+         puts(\"stub restate-server: waiting for a metadata store that never answers\");\n\
+         fflush(stdout);\n  for (;;) pause();\n}\n",
+    )
+    .unwrap();
+    let binary = dir.join("restate-server");
+    let built = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .expect("this test needs a C compiler (cc) that links statically");
+    assert!(built.success(), "cc -static failed");
+    binary
+}
+
+/// Restate runs but never gets healthy, so the wait for its admin API runs out: an error that carries no log
+/// line of its own. smoke's report still has Restate's last log lines, read before the teardown removed it.
+/// Before, the report said only that the wait timed out, and the evidence was gone with the container.
+#[test]
+#[ignore = "needs a Docker daemon and restate-server: scripts/test.sh starts and installs them, and runs this tier"]
+fn smokes_report_of_a_restate_that_never_gets_healthy_has_its_logs() {
+    let name = loop_name("smoke-unhealthy");
+    let _cleanup = Cleanup(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let stub = never_healthy_restate(dir.path());
+    let report = dir.path().join("report.json");
+    let output = run(restate_dev(
+        &name,
+        &[
+            "smoke",
+            "--runtime",
+            "docker",
+            "--restate-binary",
+            stub.to_str().unwrap(),
+            "--timeout",
+            "8s",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    ));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let details: Vec<&str> = (report["error"]["details"].as_array())
+        .unwrap_or_else(|| panic!("no details: {report}"))
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(
+        details.contains(&format!("the last lines {name}-restate logged:").as_str()),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&"| stub restate-server: waiting for a metadata store that never answers"),
+        "{details:?}"
+    );
+    assert_eq!(labelled(&name), Vec::<String>::new(), "smoke tore the loop down");
+}

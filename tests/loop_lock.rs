@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -19,14 +20,16 @@ fn loop_name(test: &str) -> String {
     format!("t-lock-{test}-{}", std::process::id())
 }
 
-/// restate-dev for loop `name`, with its lock files in `runtime_dir` (as `$XDG_RUNTIME_DIR/restate-dev/`).
-fn restate_dev(name: &str, runtime_dir: &Path, args: &[&str]) -> Command {
+/// restate-dev for loop `name`, with its lock files in `tmp_dir` (as `$TMPDIR/restate-dev-UID/`). A session's
+/// `$XDG_RUNTIME_DIR` plays no part: it points elsewhere here.
+fn restate_dev(name: &str, tmp_dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_restate-dev"));
     command
         .args(["--name", name])
         .args(args)
         .env_remove("DOCKER_HOST")
-        .env("XDG_RUNTIME_DIR", runtime_dir);
+        .env("TMPDIR", tmp_dir)
+        .env("XDG_RUNTIME_DIR", tmp_dir.join("session"));
     command
 }
 
@@ -36,11 +39,11 @@ fn restate_server() -> String {
 }
 
 /// `up --runtime docker` as JSON, started and not waited for.
-fn spawn_up(name: &str, runtime_dir: &Path) -> Child {
+fn spawn_up(name: &str, tmp_dir: &Path) -> Child {
     let server = restate_server();
     restate_dev(
         name,
-        runtime_dir,
+        tmp_dir,
         &["up", "--runtime", "docker", "--restate-binary", &server],
     )
     .args(["--output", "json"])
@@ -50,8 +53,14 @@ fn spawn_up(name: &str, runtime_dir: &Path) -> Child {
     .expect("restate-dev starts")
 }
 
-fn lock_file(runtime_dir: &Path, name: &str) -> std::path::PathBuf {
-    runtime_dir.join("restate-dev").join(format!("{name}.lock"))
+/// The user's lock directory in `tmp_dir`: one per uid, whatever the session.
+fn lock_dir(tmp_dir: &Path) -> std::path::PathBuf {
+    let uid = std::fs::metadata(tmp_dir).unwrap().uid();
+    tmp_dir.join(format!("restate-dev-{uid}"))
+}
+
+fn lock_file(tmp_dir: &Path, name: &str) -> std::path::PathBuf {
+    lock_dir(tmp_dir).join(format!("{name}.lock"))
 }
 
 fn succeeded(output: &Output) -> bool {
@@ -80,7 +89,9 @@ impl Drop for Cleanup {
 fn a_waiting_up_names_the_holder_and_a_signal_ends_the_wait() {
     let dir = tempfile::tempdir().unwrap();
     let name = loop_name("held");
-    std::fs::create_dir_all(dir.path().join("restate-dev")).unwrap();
+    std::fs::create_dir_all(lock_dir(dir.path())).unwrap();
+    // The session's runtime directory exists, and is not where the lock is looked for.
+    std::fs::create_dir_all(dir.path().join("session")).unwrap();
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let mut holder = File::create(lock_file(dir.path(), &name)).unwrap();
         holder.lock().unwrap();
@@ -107,6 +118,25 @@ fn a_waiting_up_names_the_holder_and_a_signal_ends_the_wait() {
     }
 }
 
+/// A lock directory that cannot be made is something in the way (exit 3), named with a hint, before anything
+/// is touched.
+#[test]
+fn a_lock_directory_in_the_way_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = loop_name("blocked");
+    std::fs::write(lock_dir(dir.path()), "not a directory").unwrap();
+    let output = restate_dev(&name, dir.path(), &["up", "--runtime", "docker"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let blocked = format!("cannot create the lock directory {}", lock_dir(dir.path()).display());
+    assert!(stderr.contains(&blocked), "{stderr}");
+    assert!(stderr.contains("TMPDIR"), "{stderr}");
+    assert!(!stderr.contains("Docker"), "{stderr}");
+}
+
 /// Three `up`s of one new name at once: all succeed, one after another (the later ones re-up), and leave one
 /// loop, with one network, one Restate and one service container; `down` removes everything.
 #[tokio::test]
@@ -127,7 +157,12 @@ async fn three_ups_at_once_give_one_loop_and_down_removes_it() {
     assert!(urls.iter().all(|u| *u == urls[0]), "one loop, one ingress: {urls:?}");
     let (status, answer) = invoke(&urls[0], "Greeter/greet", "\"Ada\"").await;
     assert_eq!((status, answer.as_str()), (200, "\"Hello, Ada!\""));
-    let mut found = labelled(&name);
+    // The loop's record is a labelled volume too, `NAME-record` (or named after its generation,
+    // `NAME-record-…`): exactly one of them.
+    let record = format!("volume {name}-record");
+    let (records, mut found): (Vec<String>, Vec<String>) =
+        labelled(&name).into_iter().partition(|l| l.starts_with(&record));
+    assert_eq!(records.len(), 1, "one record volume: {records:?}");
     found.sort();
     assert_eq!(
         found,

@@ -16,11 +16,11 @@ use serde::Serialize;
 use crate::cli::{DownArgs, SmokeArgs};
 use crate::commands::{Ctx, up};
 use crate::config::Runtime;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::lock::{self, LoopLock};
 use crate::pipeline::{Done, Pipeline, StepRecord};
 use crate::restate::Admin;
-use crate::runtime::{self, Plan, Summary};
+use crate::runtime::{self, Plan, Summary, evidence};
 use crate::signals::Signals;
 
 #[derive(Serialize)]
@@ -87,6 +87,10 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
             };
             // Asked before the teardown, which removes Restate.
             versions.restate_from_loop(&plan, &pipeline).await;
+            let outcome = match outcome {
+                Err(error) if !args.keep => Err(with_loop_logs(error, &plan).await),
+                outcome => outcome,
+            };
             // Tear down even when a step failed, so CI machines are left clean; --keep leaves the loop for debugging.
             let teardown = match args.keep {
                 true => None,
@@ -238,6 +242,16 @@ impl Versions {
             self.node_image = Some(plan.setup.node_image.clone().unwrap_or_else(|| default.to_string()));
         }
     }
+}
+
+/// `error` with the loop's last log lines, collected now, before the teardown removes what logged them; as it
+/// was when it quotes logs already (a crashed container, a crash-looping pod), or when the user ended `up`.
+async fn with_loop_logs(mut error: Error, plan: &Plan) -> Error {
+    if matches!(error.kind, Kind::Interrupted | Kind::Terminated) || evidence::quote_logs(&error.details) {
+        return error;
+    }
+    error.details.extend(evidence::loop_logs(plan).await);
+    error
 }
 
 fn rfc3339(time: SystemTime) -> String {

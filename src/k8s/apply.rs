@@ -4,8 +4,12 @@
 //! Forcing is sound only on objects that are ours, so every object is read first ([`ownership`]): when any of
 //! them exists and is not this loop's, nothing is written. A namespace that exists and is not ours is left as it
 //! is (its Namespace object is not applied at all) and the loop goes in beside what it holds.
+//!
+//! A namespace that does not exist is created (POST), not applied: two loops of different names (whose locks do
+//! not serialise them) making one namespace at once would otherwise both apply it, and the second, forced, would
+//! take the first's namespace over. The one whose create loses (409) reads whose it is and goes in beside.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 
 use crate::error::{Error, Result};
@@ -64,6 +68,20 @@ pub async fn apply_all(client: &kube::Client, manifests: &[Manifest], loop_name:
         }
         let id = describe(manifest);
         step.set_message(format!("{id} ({}/{})", done + 1, manifests.len()));
+        if is_namespace(manifest) && before.is_none() {
+            match create_namespace(client, manifest, loop_name).await? {
+                None => {
+                    (changed, applied) = (changed + 1, applied + 1);
+                    continue;
+                }
+                Some(made) if !ownership::created_by_loop(&made.metadata, loop_name) => {
+                    beside = Some(ownership::why_not_created(&made.metadata, loop_name));
+                    continue;
+                }
+                // Made for this loop after all: applied as a namespace of ours.
+                Some(_) => {}
+            }
+        }
         let mut object = with_types(manifest);
         if is_namespace(manifest) && records_creation(before.as_ref(), loop_name) {
             object
@@ -106,6 +124,34 @@ fn records_creation(before: Option<&DynamicObject>, loop_name: &str) -> bool {
             == Some(loop_name)
     };
     before.is_none_or(recorded)
+}
+
+/// Creates the namespace, recording that restate-dev created it for this loop. None when this call made it; the
+/// namespace as it is now when another made it first (409).
+async fn create_namespace(
+    client: &kube::Client,
+    manifest: &Manifest,
+    loop_name: &str,
+) -> Result<Option<DynamicObject>> {
+    let id = describe(manifest);
+    let mut object = with_types(manifest);
+    (object.metadata.annotations.get_or_insert_default())
+        .insert(CREATED_BY_ANNOTATION.to_string(), loop_name.to_string());
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    };
+    match api_for(client, manifest).create(&params, &object).await {
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 409 => match get(client, manifest).await? {
+            Some(made) => Ok(Some(made)),
+            None => Err(
+                Error::failed(format!("{id} was created by someone else and is gone again"))
+                    .hint("run `restate-dev up` again"),
+            ),
+        },
+        Err(e) => Err(apply_error(&id, e)),
+    }
 }
 
 fn name_of(manifest: &Manifest) -> Result<&str> {
@@ -310,11 +356,18 @@ mod tests {
             let (_, reply) = server.expect("GET", path).await;
             reply.json(404, mock::status(404, "NotFound", "not found"));
         }
-        for (path, api_version, kind) in [
-            (NS, "v1", "Namespace"),
-            (SA, "v1", "ServiceAccount"),
-            (STS, "apps/v1", "StatefulSet"),
-        ] {
+        // The namespace that does not exist is created, not applied, recording that restate-dev created it for
+        // this loop.
+        let (seen, reply) = server.expect("POST", "/api/v1/namespaces").await;
+        assert_eq!(seen.query.get("fieldManager").map(String::as_str), Some("restate-dev"));
+        let body = seen.body.expect("a namespace");
+        assert_eq!(
+            (body["apiVersion"].as_str(), body["kind"].as_str()),
+            (Some("v1"), Some("Namespace"))
+        );
+        assert_eq!(body["metadata"]["annotations"][CREATED_BY_ANNOTATION], "dev");
+        reply.json(201, body);
+        for (path, api_version, kind) in [(SA, "v1", "ServiceAccount"), (STS, "apps/v1", "StatefulSet")] {
             let (seen, reply) = server.expect("PATCH", path).await;
             assert_eq!(seen.query.get("fieldManager").map(String::as_str), Some("restate-dev"));
             assert_eq!(seen.query.get("force").map(String::as_str), Some("true"));
@@ -325,9 +378,11 @@ mod tests {
                 (Some(api_version), Some(kind))
             );
             assert_eq!(body["metadata"]["name"], "restate");
-            // The namespace this apply creates records that restate-dev created it, for this loop.
-            let record = &body["metadata"]["annotations"][CREATED_BY_ANNOTATION];
-            assert_eq!(record.as_str(), (kind == "Namespace").then_some("dev"), "{body}");
+            assert_eq!(
+                body["metadata"]["annotations"][CREATED_BY_ANNOTATION],
+                json!(null),
+                "{body}"
+            );
             reply.json(200, body);
         }
         let applied = applying.await.expect("apply task").expect("apply succeeds");
@@ -383,8 +438,8 @@ mod tests {
             let (_, reply) = server.expect("GET", path).await;
             reply.json(404, mock::status(404, "NotFound", "not found"));
         }
-        let (seen, reply) = server.expect("PATCH", NS).await;
-        reply.json(200, seen.body.expect("body"));
+        let (seen, reply) = server.expect("POST", "/api/v1/namespaces").await;
+        reply.json(201, seen.body.expect("body"));
         let (_, reply) = server.expect("PATCH", SA).await;
         reply.json(
             403,
@@ -519,5 +574,42 @@ mod tests {
             .map(|s| s.path.as_str())
             .collect();
         assert_eq!(patched, [SA, STS]);
+    }
+
+    /// Loops `dev` and `other` (different names, so different locks) make namespace `restate` at once: both
+    /// found none; `other`'s create won. `dev`'s create meets 409, reads whose it is and goes in beside,
+    /// without applying (and so taking over) the namespace.
+    #[tokio::test]
+    async fn a_namespace_another_loop_created_first_is_not_taken_over() {
+        let (client, mut server) = mock::client();
+        let applying = tokio::spawn(async move { apply_all(&client, &objects(), "dev", &quiet()).await });
+        for path in [NS, SA, STS] {
+            let (_, reply) = server.expect("GET", path).await;
+            reply.json(404, mock::status(404, "NotFound", "not found"));
+        }
+        let (_, reply) = server.expect("POST", "/api/v1/namespaces").await;
+        reply.json(
+            409,
+            mock::status(409, "AlreadyExists", "namespaces \"restate\" already exists"),
+        );
+        let (_, reply) = server.expect("GET", NS).await;
+        reply.json(
+            200,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "restate",
+                   "labels": labels::for_loop("other"), "annotations": {CREATED_BY_ANNOTATION: "other"}}}),
+        );
+        for path in [SA, STS] {
+            let (seen, reply) = server.expect("PATCH", path).await;
+            reply.json(200, seen.body.expect("body"));
+        }
+        let applied = applying.await.expect("apply task").expect("installed beside");
+        assert_eq!(
+            applied,
+            Applied {
+                changed: 2,
+                applied: 2,
+                beside: Some("was created by restate-dev for loop other".into())
+            }
+        );
     }
 }

@@ -114,6 +114,11 @@ async fn delete_namespace_if_ours(
     if !ownership::created_by_loop(&ns.metadata, loop_name) {
         return Ok(NamespaceFate::Kept(ownership::why_not_created(&ns.metadata, loop_name)));
     }
+    if let Some(neighbour) = other_loops_object(client, namespace, loop_name).await? {
+        return Ok(NamespaceFate::Kept(format!(
+            "holds another loop's objects, installed beside this one ({neighbour})"
+        )));
+    }
     match api.delete(namespace, &DeleteParams::background()).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(NamespaceFate::Missing),
@@ -140,6 +145,32 @@ async fn delete_namespace_if_ours(
     Ok(NamespaceFate::Deleted)
 }
 
+/// One object of another restate-dev loop in `namespace` (`up --namespace` of another name installs beside
+/// this loop), named with its loop; deleting the namespace would delete it too.
+async fn other_loops_object(client: &kube::Client, namespace: &str, loop_name: &str) -> Result<Option<String>> {
+    let others = format!(
+        "{}={},{}!={loop_name}",
+        labels::MANAGED_BY_KEY,
+        labels::MANAGED_BY,
+        labels::LOOP_KEY
+    );
+    for resource in installed_kinds() {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        let found = api
+            .list(&ListParams::default().labels(&others).limit(1))
+            .await
+            .map_err(|e| list_error(&resource.kind, namespace, e))?;
+        if let Some(object) = found.items.first() {
+            let name = object.metadata.name.as_deref().unwrap_or_default();
+            let owner = (object.metadata.labels.as_ref())
+                .and_then(|l| l.get(labels::LOOP_KEY))
+                .map_or("no loop label".to_string(), |l| format!("loop {l}"));
+            return Ok(Some(format!("{} {namespace}/{name}, {owner}", resource.kind)));
+        }
+    }
+    Ok(None)
+}
+
 fn list_error(kind: &str, namespace: &str, error: kube::Error) -> Error {
     Error::failed(format!(
         "cannot list {kind} objects in namespace {namespace}: {}",
@@ -158,6 +189,8 @@ mod tests {
     use crate::k8s::mock;
 
     const SELECTOR: &str = "app.kubernetes.io/managed-by=restate-dev,dev.restate.loop=dev";
+    /// Other loops' objects, which keep a namespace.
+    const OTHERS: &str = "app.kubernetes.io/managed-by=restate-dev,dev.restate.loop!=dev";
 
     /// One of the loop's objects, as a labelled list returns it.
     fn named(name: &str) -> Value {
@@ -196,9 +229,11 @@ mod tests {
         let (client, server) = mock::client();
         let namespace_reads = AtomicU32::new(0);
         let serving = tokio::spawn(server.serve(move |seen| {
-            let labeled = seen.query.get("labelSelector").map(String::as_str) == Some(SELECTOR);
+            let selector = seen.query.get("labelSelector").map(String::as_str);
+            let labeled = selector == Some(SELECTOR);
             let list = |items: Vec<Value>| (200, mock::list("v1", "List", items));
             match (seen.method.as_str(), seen.path.as_str()) {
+                ("GET", path) if selector == Some(OTHERS) && path.starts_with("/api") => list(vec![]),
                 ("GET", "/apis/apps/v1/namespaces/restate/statefulsets") if labeled => list(vec![named("restate")]),
                 ("GET", "/apis/apps/v1/namespaces/restate/deployments") if labeled => list(vec![named("greeter")]),
                 ("GET", "/api/v1/namespaces/restate/services") if labeled => {
@@ -272,7 +307,7 @@ mod tests {
             let serving = tokio::spawn(
                 server.serve(move |seen| match (seen.method.as_str(), seen.path.as_str()) {
                     ("GET", "/api/v1/namespaces/restate") if seen.query.is_empty() => (200, ns.clone()),
-                    ("GET", "/api/v1/namespaces/restate/services") => {
+                    ("GET", "/api/v1/namespaces/restate/services") if seen.query["labelSelector"] == SELECTOR => {
                         (200, mock::list("v1", "List", vec![named("restate")]))
                     }
                     ("GET", _) => (200, mock::list("v1", "List", vec![])),
@@ -292,6 +327,47 @@ mod tests {
             if !deleted {
                 assert_eq!(result.expect("kept"), ["Service restate/restate"], "{metadata}");
             }
+        }
+    }
+
+    /// The namespace `up` created for loop `dev` also holds loop `beside`'s objects (`up --name beside
+    /// --namespace restate`): `down` of `dev` removes its own objects and keeps the namespace, saying whose
+    /// objects keep it.
+    #[tokio::test]
+    async fn keeps_its_namespace_while_another_loop_is_installed_beside_it() {
+        let (client, server) = mock::client();
+        let ns = namespace(created_for("dev"));
+        let serving = tokio::spawn(server.serve(move |seen| {
+            let selector = seen.query.get("labelSelector").map(String::as_str);
+            let list = |items: Vec<Value>| (200, mock::list("v1", "List", items));
+            match (seen.method.as_str(), seen.path.as_str()) {
+                ("GET", "/api/v1/namespaces/restate") => (200, ns.clone()),
+                ("GET", "/api/v1/namespaces/restate/services") if selector == Some(SELECTOR) => {
+                    list(vec![named("restate")])
+                }
+                ("GET", "/apis/apps/v1/namespaces/restate/statefulsets") if selector == Some(OTHERS) => {
+                    let beside = json!({"metadata": {"name": "beside-restate", "namespace": "restate",
+                        "labels": labels::for_loop("beside")}});
+                    list(vec![beside])
+                }
+                ("GET", _) => list(vec![]),
+                ("DELETE", "/api/v1/namespaces/restate/services/restate") => (200, named("restate")),
+                ("DELETE", "/api/v1/namespaces/restate") => panic!("the other loop's namespace was deleted"),
+                other => panic!("unexpected request {other:?}"),
+            }
+        }));
+        let fate = delete_namespace_if_ours(&client, "restate", "dev", Duration::from_secs(30)).await;
+        let removed = delete_installed(&client, "restate", "dev", Duration::from_secs(30), &quiet()).await;
+        drop(client);
+        serving.await.expect("server");
+        assert_eq!(removed.expect("removed"), ["Service restate/restate"]);
+        match fate.expect("kept") {
+            NamespaceFate::Kept(why) => assert_eq!(
+                why,
+                "holds another loop's objects, installed beside this one \
+                 (StatefulSet restate/beside-restate, loop beside)"
+            ),
+            _ => panic!("the namespace was not kept"),
         }
     }
 

@@ -414,7 +414,13 @@ async fn diagnosis(docker: &Docker, names: &Names, service_uri: &str, stage: Sta
 /// lines (Restate without a CA bundle panics and still exits 0, so the exit code alone proves nothing). The
 /// lines are in the error itself, because `smoke` removes the container before anyone could run `docker logs`.
 async fn running_or_fail(docker: &Docker, name: &str, what: &str) -> Result<()> {
-    match docker.inspect_container(name).await? {
+    let inspected = match docker.inspect_container(name).await {
+        Ok(inspected) => inspected,
+        // An inspect that fails (a busy daemon, a dropped connection) says nothing about the container: the
+        // step's own wait decides, and the next look may see it.
+        Err(_) => return Ok(()),
+    };
+    match inspected {
         // Paused counts as running here: the diagnosis of a wait that ran out says it is paused.
         Some(info) if info.running => Ok(()),
         Some(info) => {
@@ -430,6 +436,23 @@ async fn running_or_fail(docker: &Docker, name: &str, what: &str) -> Result<()> 
         ))
         .hint("something else removed it; run `restate-dev up` again")),
     }
+}
+
+/// The last log lines of each of loop `name`'s containers, found by label.
+pub(super) async fn loop_logs(docker: &Docker, name: &str) -> Vec<String> {
+    let mut containers = match docker.list_containers(&labels::for_loop(name)).await {
+        Ok(containers) => containers,
+        Err(e) => return vec![format!("cannot list loop {name}'s containers: {}", e.message)],
+    };
+    if containers.is_empty() {
+        return vec![format!("loop {name} has no containers to collect logs from")];
+    }
+    containers.sort();
+    let mut lines = Vec::new();
+    for container in containers {
+        lines.extend(log_tail(docker, &container).await);
+    }
+    lines
 }
 
 /// How many of a stopped container's last log lines an error quotes.
@@ -566,4 +589,37 @@ pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Res
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::Endpoint;
+    use crate::k8s::fake_apiserver::{self, Answer};
+    use serde_json::json;
+
+    /// A Docker daemon that answers the handshake, and a 500 to every inspect.
+    async fn failing_inspects() -> Docker {
+        let server = fake_apiserver::start(|seen| match seen.path.as_str() {
+            "/_ping" => Answer::Text("OK".into()),
+            "/version" => Answer::ok(json!({"ApiVersion": "1.43", "Version": "24.0.0"})),
+            _ => Answer::Json(500, json!({"message": "the daemon is busy"})),
+        })
+        .await;
+        Docker::connect_to(Endpoint::Tcp(server.addr.to_string()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_inspect_that_fails_is_not_a_dead_container() {
+        let docker = failing_inspects().await;
+        assert!(
+            docker.inspect_container("x-restate").await.is_err(),
+            "the fake fails inspects"
+        );
+        running_or_fail(&docker, "x-restate", "Restate")
+            .await
+            .expect("a failed inspect keeps the wait going");
+    }
 }

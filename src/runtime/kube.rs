@@ -273,14 +273,20 @@ async fn diagnosis(
 
 /// Fails once a service pod shows a cause that waiting will not fix (its container crash-loops), with the pods'
 /// state, events and last log lines: Restate would otherwise retry the dead service until `--timeout`.
-async fn service_alive(client: &kube::Client, namespace: &str) -> Result<()> {
+pub(super) async fn service_alive(client: &kube::Client, namespace: &str) -> Result<()> {
     let selector = format!("app={SERVICE_NAME}");
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     // A listing that fails says nothing about the service; the step's own wait decides then.
     let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await else {
         return Ok(());
     };
-    let Some(cause) = list.items.iter().find_map(diagnose::stuck_cause) else {
+    // A terminating pod is on its way out (the old ReplicaSet's, after a rollout): its crash-loop is not the
+    // service's state now.
+    let current = list
+        .items
+        .iter()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none());
+    let Some(cause) = current.filter_map(diagnose::stuck_cause).next() else {
         return Ok(());
     };
     let mut error = Error::failed(format!("the service stopped: {cause}"))

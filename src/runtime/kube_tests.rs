@@ -67,6 +67,12 @@ fn cluster(
                 objects.insert(seen.path.clone(), seen.json());
                 Answer::ok(seen.json())
             }
+            // A create (the namespace): stored under its own path.
+            ("POST", _) => {
+                let name = seen.json()["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                objects.insert(format!("{}/{name}", seen.path), seen.json());
+                Answer::Json(201, seen.json())
+            }
             ("PATCH", Some("application/merge-patch+json")) => match objects.get_mut(&seen.path) {
                 Some(object) => {
                     merge(object, seen.json());
@@ -227,10 +233,14 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
         })
         .map(|s| s.path.as_str())
         .collect();
+    // The namespace, which did not exist, was created rather than applied.
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "POST" && s.path == "/api/v1/namespaces")
+    );
     assert_eq!(
         applied,
         [
-            "/api/v1/namespaces/restate",
             "/api/v1/namespaces/restate/serviceaccounts/restate",
             "/api/v1/namespaces/restate/services/restate-cluster",
             "/api/v1/namespaces/restate/services/restate",
@@ -348,4 +358,58 @@ async fn a_changed_image_id_is_seen_on_the_live_pod_template() {
     // Without IDs (an existing context pulls by tag) nothing is asked at all.
     let none = super::kube::changed_images(&client, NAMESPACE, &ImageIds::default()).await;
     assert!(none.unwrap().is_empty());
+}
+
+/// After a rollout, the old ReplicaSet's crash-looping pod is terminating while the new one runs: the service is
+/// alive. A crash-looping pod that is not terminating still fails it.
+#[tokio::test]
+async fn a_terminating_pod_that_crash_loops_does_not_fail_the_service() {
+    let pod = |name: &str, terminating: bool, waiting: Option<&str>| {
+        let state = match waiting {
+            Some(reason) => json!({ "waiting": { "reason": reason } }),
+            None => json!({ "running": {} }),
+        };
+        let mut metadata = json!({ "name": name, "namespace": NAMESPACE, "labels": { "app": "service" } });
+        if terminating {
+            metadata["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
+        }
+        json!({ "metadata": metadata, "status": { "phase": "Running", "containerStatuses": [
+            { "name": "service", "image": "s", "imageID": "", "ready": waiting.is_none(), "restartCount": 3,
+              "state": state } ] } })
+    };
+    let list = |items: Vec<Value>| json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items });
+
+    let (client, mut server) = mock::client();
+    let alive = tokio::spawn({
+        let client = client.clone();
+        async move { super::kube::service_alive(&client, NAMESPACE).await }
+    });
+    let (_, reply) = server.expect("GET", "/api/v1/namespaces/restate/pods").await;
+    reply.json(
+        200,
+        list(vec![
+            pod("service-old", true, Some("CrashLoopBackOff")),
+            pod("service-new", false, None),
+        ]),
+    );
+    // Anything more (the diagnosis of a dead service) finds no server.
+    drop(server);
+    alive.await.unwrap().expect("the terminating pod is not the service");
+
+    let (client, mut server) = mock::client();
+    let alive = tokio::spawn(async move { super::kube::service_alive(&client, NAMESPACE).await });
+    let (_, reply) = server.expect("GET", "/api/v1/namespaces/restate/pods").await;
+    reply.json(200, list(vec![pod("service-new", false, Some("CrashLoopBackOff"))]));
+    drop(server);
+    let error = alive
+        .await
+        .unwrap()
+        .expect_err("a current crash-loop fails the service");
+    assert!(
+        error
+            .message
+            .contains("pod service-new: container service is in CrashLoopBackOff"),
+        "{}",
+        error.message
+    );
 }

@@ -2,6 +2,7 @@
 //! `up`, `down` and `status` dispatch here.
 
 pub mod docker;
+pub mod evidence;
 pub mod kube;
 #[cfg(test)]
 mod kube_tests;
@@ -53,7 +54,15 @@ fn ignored_by(runtime: &Runtime) -> (&'static [&'static str], &'static str) {
     match runtime {
         Runtime::Kind => (&[], ""),
         Runtime::Docker => (
-            &RUNTIME_BOUND[..7],
+            &[
+                "namespace",
+                "replicas",
+                "envoy-image",
+                "storage-size",
+                "restate-cpu-request",
+                "restate-memory-request",
+                "node-image",
+            ],
             "they are for the Kubernetes runtimes; the docker runtime runs one Restate and one service container, \
              with Restate's memory and CPU limits",
         ),
@@ -443,6 +452,27 @@ pub async fn status(name: &str, namespace: &str, context: Option<&str>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtimes_ignore_only_runtime_bound_settings_and_docker_runs_its_restate_binary() {
+        let runtimes = [
+            Runtime::Kind,
+            Runtime::Docker,
+            Runtime::Minikube,
+            Runtime::Context("c".into()),
+        ];
+        for runtime in &runtimes {
+            let (ignored, _) = ignored_by(runtime);
+            // `up` finds only RUNTIME_BOUND settings the user set: another key would never be warned about.
+            assert!(
+                ignored.iter().all(|key| RUNTIME_BOUND.contains(key)),
+                "{runtime:?}: {ignored:?}"
+            );
+        }
+        let (docker, _) = ignored_by(&Runtime::Docker);
+        assert!(!docker.contains(&"restate-binary"));
+        assert_eq!(docker.len(), RUNTIME_BOUND.len() - 1);
+    }
 
     #[tokio::test]
     async fn a_dead_service_ends_the_wait_at_once_with_its_own_error() {
