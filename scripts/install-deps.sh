@@ -2,7 +2,7 @@
 # Installs and starts what the tests need on a fresh Debian machine, idempotently:
 #   - Docker Engine (Debian's docker.io), with dockerd started in the background when no daemon answers (with a
 #     runtime that lets privileged containers start where the capability bounding set is short);
-#   - kind's inotify limits, and debootstrap and gcc for the kind node image;
+#   - kind's inotify limits, and debootstrap and gcc for the kind node image (and a test's static stub server);
 #   - the Restate server and CLI from npm, pinned, under .tools/npm, with the TypeScript SDK for the tests' own
 #     service image (fixtures/node-service; 1.9.1 runs on node 20, while 1.17 needs node 22);
 #   - kubernetes-validate from PyPI, pinned, in .tools/venv;
