@@ -40,7 +40,8 @@ pub struct GlobalArgs {
     /// A YAML config file (see fixtures/restate-dev.example.yaml).
     #[arg(long, global = true, value_name = "FILE", env = "RESTATE_DEV_CONFIG")]
     pub config: Option<PathBuf>,
-    /// The loop's name: it names the cluster, network and containers [default: restate-dev].
+    /// The loop's name, a DNS label (lowercase letters, digits and `-`, at most 49): it names the cluster,
+    /// network and containers; `list --name` shows only that loop [default: restate-dev].
     #[arg(long, global = true, value_name = "NAME")]
     pub name: Option<String>,
 }
@@ -65,6 +66,9 @@ pub enum Command {
         restate-dev render --service-image ghcr.io/me/greeter:1.0 | kubectl apply --server-side -f -")]
     Render(RenderArgs),
     /// Create (or reuse) the cluster, install Restate and the service, register it and prove one invocation.
+    ///
+    /// The loop remembers the settings it was given: a bare `up --name X` re-ups it as it is, and a setting given
+    /// again with another value is applied and said in one line. The defaults below are for a new loop.
     #[command(after_help = "Examples:\n  \
         restate-dev up\n  \
         restate-dev up --runtime docker --ingress-port 8080 --admin-port 9070\n  \
@@ -217,7 +221,7 @@ pub struct CheckArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<String>,
     /// The JSON body sent to --verify [default: null].
-    #[arg(long, value_name = "JSON", requires = "verify")]
+    #[arg(long, value_name = "JSON")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_body: Option<String>,
     /// Skip the proving invocation.
@@ -242,7 +246,7 @@ pub struct DownArgs {
     /// Remove only what was installed into the cluster; keep the cluster.
     #[arg(long)]
     pub keep_cluster: bool,
-    /// Also remove the images restate-dev built.
+    /// Also remove the images restate-dev built that no container uses.
     #[arg(long)]
     pub images: bool,
     /// Uninstall from this kube context (needed for loops made with `up --context`).

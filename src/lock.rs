@@ -53,6 +53,20 @@ pub fn dir() -> PathBuf {
     std::env::temp_dir().join(format!("restate-dev-{}", rustix::process::getuid().as_raw()))
 }
 
+/// What this process is waiting for, while it waits for a lock: a signal then ends a command that made nothing.
+static WAITING: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// While this process waits for a loop's lock: for whom, as "another `up` of loop X (pid N)".
+pub fn waiting_for() -> Option<String> {
+    WAITING.lock().ok().and_then(|w| w.clone())
+}
+
+fn set_waiting(what: Option<String>) {
+    if let Ok(mut waiting) = WAITING.lock() {
+        *waiting = what;
+    }
+}
+
 /// Takes loop `name`'s lock for `verb`, waiting (and saying so on stderr) while another command holds it.
 pub async fn acquire(name: &str, verb: &str, ui: &Ui) -> Result<LoopLock> {
     acquire_in(&dir(), name, verb, ui).await
@@ -69,14 +83,17 @@ async fn acquire_in(dir: &Path, name: &str, verb: &str, ui: &Ui) -> Result<LoopL
         // gets a moment to.
         let nameless = holder.is_none() && started.elapsed() >= NAMELESS_AFTER && announced.is_none();
         if (holder.is_some() && announced.as_ref() != Some(&holder)) || nameless {
-            ui.info(match &holder {
-                Some(h) => format!("waiting for another `{}` of loop {name} (pid {})…", h.verb, h.pid),
-                None => format!("waiting for another command on loop {name} (lock {})…", path.display()),
-            });
+            let whom = match &holder {
+                Some(h) => format!("another `{}` of loop {name} (pid {})", h.verb, h.pid),
+                None => format!("another command on loop {name} (lock {})", path.display()),
+            };
+            ui.info(format!("waiting for {whom}…"));
+            set_waiting(Some(whom));
             announced = Some(holder);
         }
         tokio::time::sleep(POLL).await;
     }
+    set_waiting(None);
     let write = |file: &mut File| -> std::io::Result<()> {
         file.set_len(0)?;
         file.rewind()?;
@@ -87,6 +104,18 @@ async fn acquire_in(dir: &Path, name: &str, verb: &str, ui: &Ui) -> Result<LoopL
 }
 
 /// True when the lock was taken; false when another open file holds it.
+/// The command that holds loop `name`'s lock now, as "`up` (pid N)"; None when none does (or it cannot tell).
+pub fn holder(name: &str) -> Option<String> {
+    let path = dir().join(format!("{name}.lock"));
+    let file = File::open(&path).ok()?;
+    // Taking it means nobody held it; it is let go again when `file` is dropped.
+    if try_lock(&file, &path).ok()? {
+        return None;
+    }
+    let holder = Holder::parse(&std::fs::read_to_string(&path).ok()?)?;
+    Some(format!("`{}` (pid {})", holder.verb, holder.pid))
+}
+
 fn try_lock(file: &File, path: &Path) -> Result<bool> {
     match flock(file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(true),

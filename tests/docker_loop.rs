@@ -909,6 +909,15 @@ async fn a_loop_remembers_what_it_is_and_is_found_without_its_runtime() {
         "{stdout}"
     );
 
+    // A setting the runtime cannot honour is warned about, not said as a change, and not recorded.
+    for _ in 0..2 {
+        let output = run(restate_dev(&name, &["up", "--namespace", "elsewhere"]));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains("the docker runtime ignores `namespace`"), "{stderr}");
+        assert!(!stderr.contains(" → "), "{stderr}");
+    }
+
     // Another runtime would leave this loop behind: refused, and nothing changes.
     let output = run(restate_dev(&name, &["up", "--runtime", "kind"]));
     assert_clean_failure(&output, 2, &["runs on docker", "--runtime docker"]);
@@ -936,6 +945,10 @@ async fn a_loop_remembers_what_it_is_and_is_found_without_its_runtime() {
     assert_eq!(row["healthy"], true, "{row}");
     assert_eq!(row["ingress_url"], first["ingress_url"], "{row}");
     assert_eq!(row["admin_url"], first["admin_url"], "{row}");
+    // `--name` narrows the list to that loop.
+    let only = json(&run(restate_dev(&name, &["list", "--output", "json"])));
+    assert_eq!(only.as_array().map(Vec::len), Some(1), "{only}");
+    assert_eq!(only[0]["name"], name.as_str(), "{only}");
 
     // A misspelt name: status fails naming the loops that exist; down removes nothing and says the same.
     let typo = format!("{name}x");
@@ -954,9 +967,15 @@ async fn a_loop_remembers_what_it_is_and_is_found_without_its_runtime() {
     );
 
     // An unhealthy loop's hint, run exactly as printed, repairs it as the docker loop it is.
-    docker_cli(&["stop", &service]);
+    // Its service container removed by hand: the loop is not healthy (it was said healthy before).
+    docker_cli(&["rm", "-f", &service]);
     let output = run(restate_dev(&name, &["status"]));
     assert_clean_failure(&output, 1, &["is not healthy"]);
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("✗ container    {service}")),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let hint = stderr.lines().find(|l| l.contains("hint:")).unwrap();
     let printed = hint.split('`').nth(1).unwrap();

@@ -114,6 +114,9 @@ fn a_waiting_up_names_the_holder_and_a_signal_ends_the_wait() {
         );
         // It never got as far as Docker, whose address here does not exist.
         assert!(!stderr.contains("Docker"), "{stderr}");
+        // It made nothing, so it must not send the user to `down` the loop the other command is making.
+        assert!(stderr.contains("nothing was made"), "{stderr}");
+        assert!(!stderr.contains("restate-dev down"), "{stderr}");
         drop(holder);
     }
 }
@@ -238,4 +241,27 @@ async fn duplicate_networks_are_settled_by_up_and_all_removed_by_down() {
     let down = restate_dev(&name, dir.path(), &["down"]).output().unwrap();
     assert!(succeeded(&down), "{}", stderr(&down));
     assert_eq!(labelled(&name), Vec::<String>::new());
+}
+
+/// While the first `up` of a loop holds its lock, the loop may not exist yet: `status` says it is being made, by
+/// whom, instead of "no loop named X exists" and a hint to start one.
+#[test]
+#[ignore = "needs a Docker daemon: scripts/test.sh starts one and runs this tier"]
+fn status_of_a_loop_being_made_names_the_up_making_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = loop_name("making");
+    std::fs::create_dir_all(lock_dir(dir.path())).unwrap();
+    let mut holder = File::create(lock_file(dir.path(), &name)).unwrap();
+    holder.lock().unwrap();
+    writeln!(holder, "4242 up").unwrap();
+    let output = restate_dev(&name, dir.path(), &["status"]).output().unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("loop {name} is being made: `up` (pid 4242) is under way")),
+        "{stderr}"
+    );
+    drop(holder);
+    let output = restate_dev(&name, dir.path(), &["status"]).output().unwrap();
+    assert!(stderr(&output).contains(&format!("no loop named {name} exists")));
 }

@@ -29,7 +29,12 @@ struct Row {
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let docker = Docker::connect().await?;
     let mut rows = Vec::new();
+    // `--name` narrows the list to that loop.
+    let wanted = ctx.global.name.as_deref();
     for name in record::loop_names(&docker).await? {
+        if wanted.is_some_and(|wanted| wanted != name) {
+            continue;
+        }
         let Some(found) = record::find(&docker, &name).await? else {
             continue;
         };

@@ -136,6 +136,18 @@ pub async fn run(ctx: &Ctx, command: Command, signals: Signals) -> Result<()> {
 async fn until_signal(work: impl Future<Output = Result<()>>, mut signals: Signals) -> Result<()> {
     tokio::select! {
         result = work => result,
-        kind = signals.next() => Err(Error::interrupted(kind)),
+        kind = signals.next() => Err(interrupted(kind)),
+    }
+}
+
+/// The error for a signal; one that came while the command still waited for its loop's lock made nothing, and
+/// must not send the user to `down` a loop another command is making.
+pub fn interrupted(kind: crate::error::Kind) -> Error {
+    let error = Error::interrupted(kind);
+    match crate::lock::waiting_for() {
+        Some(whom) => error.hint(format!(
+            "nothing was made: this command was still waiting for {whom}, which goes on"
+        )),
+        None => error,
     }
 }

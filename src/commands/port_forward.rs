@@ -21,7 +21,7 @@ use crate::signals::Signals;
 pub async fn run(ctx: &Ctx, args: &PortForwardArgs, mut signals: Signals) -> Result<()> {
     let (ingress, admin) = tokio::select! {
         started = start(ctx, args) => started?,
-        kind = signals.next() => return Err(Error::interrupted(kind)),
+        kind = signals.next() => return Err(crate::commands::interrupted(kind)),
     };
     ctx.ui.info("Press Ctrl-C to stop forwarding; the loop keeps running.");
     // Stopping is what this command is for: either signal ends it normally.

@@ -71,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: &SmokeArgs, mut signals: Signals) -> Result<()
             let outcome = tokio::select! {
                 summary = runtime::up(&plan, &mut pipeline) => summary,
                 kind = signals.next() => {
-                    let error = Error::interrupted(kind);
+                    let error = crate::commands::interrupted(kind);
                     pipeline.interrupted(&error.message);
                     if !args.keep {
                         ctx.ui.warn(format!(
@@ -198,7 +198,7 @@ async fn claimed_plan(
     };
     tokio::select! {
         plan = claim => plan,
-        kind = signals.next() => Err(Error::interrupted(kind)),
+        kind = signals.next() => Err(crate::commands::interrupted(kind)),
     }
 }
 

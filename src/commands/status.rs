@@ -12,6 +12,13 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
         .await?;
     let status = runtime::status(&name, &place.namespace, place.context.as_deref()).await?;
     if !status.exists() {
+        // A loop whose first `up` is still making it is not yet to be found: say so rather than "no loop".
+        if let Some(holder) = crate::lock::holder(&name) {
+            return Err(
+                Error::failed(format!("loop {name} is being made: {holder} is under way"))
+                    .hint("run `restate-dev status` again when it has ended"),
+            );
+        }
         // Not a status to print but an error, said once (as `{"error": …}` with --output json).
         let loops = other_loops().await;
         let hint = match loops.is_empty() {

@@ -68,7 +68,11 @@ pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
         layers.forget_recorded(VERIFY_KEYS);
     }
     let setup = layers.setup(&args.setup, &objects)?;
-    let record = layers.record(&args.objects, &args.setup, &setup.runtime)?;
+    // What the runtime cannot honour is warned about, not recorded: it was not applied.
+    let mut record = layers.record(&args.objects, &args.setup, &setup.runtime)?;
+    for key in runtime::ignored_keys(&setup.runtime) {
+        record.0.remove(*key);
+    }
     if let Some(found) = &found {
         if found.record.place() != record.place() {
             return Err(cannot_move(&name, &found.record, &record));

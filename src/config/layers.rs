@@ -150,10 +150,15 @@ impl Layers {
             unreachable!("flag structs serialize to a map")
         };
         let given = |key: &str| self.entries.contains_key(key) || flag_values.contains_key(key);
+        // A recorded key gives way to any given key of its group, except that a body alone keeps the recorded
+        // handler it is for (only a recorded `no-verify` gives way to it).
         let overridden = |key: &str| {
-            record::GROUPS
-                .iter()
-                .any(|group| group.contains(&key) && group.iter().any(|k| given(k)))
+            record::GROUPS.iter().any(|group| {
+                group.contains(&key)
+                    && group
+                        .iter()
+                        .any(|k| given(k) && (*k != "verify-body" || key == "no-verify"))
+            })
         };
         let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
         for arg in command.get_arguments() {

@@ -226,6 +226,10 @@ impl Layers {
                 })?;
                 Verify::Handler { path, body }
             }
+            (false, None) if checks.verify_body.is_some() => {
+                return Err(Error::usage("--verify-body needs the handler it is for: none is given or recorded")
+                    .hint("add --verify Service/handler (or Object/key/handler)"));
+            }
             (false, None) if objects.service_image.is_none() => Verify::Sample,
             (false, None) => {
                 return Err(
@@ -441,6 +445,23 @@ mod tests {
         let (objects, setup) = up_flags(&["--no-verify"]);
         let o = layers.objects(&global(None), &objects).unwrap();
         assert_eq!(layers.setup(&setup, &o).unwrap().verify, Verify::Skip);
+        // A body alone is for the recorded handler.
+        let (objects, setup) = up_flags(&["--verify-body", "\"Bob\""]);
+        let o = layers.objects(&global(None), &objects).unwrap();
+        assert_eq!(
+            layers.setup(&setup, &o).unwrap().verify,
+            Verify::Handler {
+                path: "Greeter/greet".into(),
+                body: "\"Bob\"".into()
+            }
+        );
+        // With no handler given or recorded, a body is refused.
+        let (objects, setup) = up_flags(&["--verify-body", "1"]);
+        let bare = layers(None, &[]);
+        let o = bare.objects(&global(None), &objects).unwrap();
+        let error = bare.setup(&setup, &o).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.message.contains("--verify-body needs the handler"), "{error}");
         // A new --verify does not inherit the old handler's body.
         let (objects, setup) = up_flags(&["--verify", "Other/run"]);
         let o = layers.objects(&global(None), &objects).unwrap();

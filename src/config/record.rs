@@ -16,7 +16,8 @@ const NOT_RECORDED: [&str; 1] = ["timeout"];
 
 /// Keys that clap lets only one of be given (`--verify` and `--no-verify`, `--runtime` and `--context`), or that
 /// belong together (`--verify-body` to `--verify`): a layer above the record that sets any of a group replaces the
-/// record's whole group, so that a recorded `verify` never meets a given `no-verify`.
+/// record's whole group, so that a recorded `verify` never meets a given `no-verify` (but a body alone is for the
+/// recorded handler: see `Layers::resolve`).
 pub const GROUPS: [&[&str]; 2] = [&["verify", "verify-body", "no-verify"], &["runtime", "context"]];
 
 /// The proving invocation's keys, which belong to the service image they were given for.

@@ -548,14 +548,17 @@ async fn remove_pass(docker: &Docker, name: &str, keep: Keep<'_>, removed: &mut 
 /// The docker runtime's part of `status`: its containers and whether Restate answers.
 pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Result<()> {
     let names = Names::of(name);
+    let mut missing = Vec::new();
     for container in [&names.restate, &names.service] {
-        let Some(info) = docker.inspect_container(container).await? else {
+        // A container of that name that another tool or loop made is not this loop's.
+        let Some(info) = docker
+            .inspect_container(container)
+            .await?
+            .filter(|info| labels::is_loops(&info.labels, name))
+        else {
+            missing.push(container);
             continue;
         };
-        // A container of that name that another tool or loop made is not this loop's.
-        if !labels::is_loops(&info.labels, name) {
-            continue;
-        }
         status.runtime.get_or_insert_with(|| "docker".into());
         if container == &names.restate {
             if let Some((_, port)) = info.ports.iter().find(|(c, _)| *c == INGRESS_PORT) {
@@ -571,6 +574,18 @@ pub async fn status(docker: &Docker, name: &str, status: &mut LoopStatus) -> Res
             state: info.status.clone(),
             healthy: info.running,
         });
+    }
+    // A loop that exists without one of its containers (removed by hand, or an `up` interrupted between the two)
+    // is not healthy: `up` makes it again.
+    if status.runtime.is_some() {
+        for container in missing {
+            status.components.push(Component {
+                kind: "container",
+                name: container.clone(),
+                state: "missing".into(),
+                healthy: false,
+            });
+        }
     }
     if let Some(admin_url) = status.admin_url.clone() {
         let healthy = Admin::new(&admin_url)?

@@ -74,6 +74,11 @@ fn ignored_by(runtime: &Runtime) -> (&'static [&'static str], &'static str) {
     }
 }
 
+/// The settings of [`RUNTIME_BOUND`] that `runtime` ignores.
+pub fn ignored_keys(runtime: &Runtime) -> &'static [&'static str] {
+    ignored_by(runtime).0
+}
+
 /// One warning naming the settings the user set that `plan`'s runtime cannot honour; None when there are none.
 pub fn ignored_settings(plan: &Plan) -> Option<String> {
     let (ignored, why) = ignored_by(&plan.setup.runtime);
