@@ -227,8 +227,10 @@ impl Layers {
                 Verify::Handler { path, body }
             }
             (false, None) if checks.verify_body.is_some() => {
-                return Err(Error::usage("--verify-body needs the handler it is for: none is given or recorded")
-                    .hint("add --verify Service/handler (or Object/key/handler)"));
+                return Err(
+                    Error::usage("--verify-body needs the handler it is for: none is given or recorded")
+                        .hint("add --verify Service/handler (or Object/key/handler)"),
+                );
             }
             (false, None) if objects.service_image.is_none() => Verify::Sample,
             (false, None) => {
@@ -457,7 +459,7 @@ mod tests {
         );
         // With no handler given or recorded, a body is refused.
         let (objects, setup) = up_flags(&["--verify-body", "1"]);
-        let bare = layers(None, &[]);
+        let bare = Layers::load(None, std::iter::empty()).unwrap();
         let o = bare.objects(&global(None), &objects).unwrap();
         let error = bare.setup(&setup, &o).unwrap_err();
         assert_eq!(error.exit_code(), 2);

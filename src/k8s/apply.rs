@@ -70,10 +70,9 @@ pub async fn apply_all(client: &kube::Client, manifests: &[Manifest], loop_name:
         step.set_message(format!("{id} ({}/{})", done + 1, manifests.len()));
         if is_namespace(manifest) && before.is_none() {
             match create_namespace(client, manifest, loop_name).await? {
-                None => {
-                    (changed, applied) = (changed + 1, applied + 1);
-                    continue;
-                }
+                // Made by this call, and applied at once as well: the apply takes over the create's fields, so
+                // that the first re-`up` finds nothing to change.
+                None => {}
                 Some(made) if !ownership::created_by_loop(&made.metadata, loop_name) => {
                     beside = Some(ownership::why_not_created(&made.metadata, loop_name));
                     continue;
@@ -356,8 +355,9 @@ mod tests {
             let (_, reply) = server.expect("GET", path).await;
             reply.json(404, mock::status(404, "NotFound", "not found"));
         }
-        // The namespace that does not exist is created, not applied, recording that restate-dev created it for
-        // this loop.
+        // The namespace that does not exist is created first (not applied: a create cannot take over another
+        // loop's), recording that restate-dev created it for this loop; then applied like the rest, so that the
+        // first re-`up` finds nothing to change.
         let (seen, reply) = server.expect("POST", "/api/v1/namespaces").await;
         assert_eq!(seen.query.get("fieldManager").map(String::as_str), Some("restate-dev"));
         let body = seen.body.expect("a namespace");
@@ -367,6 +367,10 @@ mod tests {
         );
         assert_eq!(body["metadata"]["annotations"][CREATED_BY_ANNOTATION], "dev");
         reply.json(201, body);
+        let (seen, reply) = server.expect("PATCH", NS).await;
+        let body = seen.body.expect("an applied namespace");
+        assert_eq!(body["metadata"]["annotations"][CREATED_BY_ANNOTATION], "dev");
+        reply.json(200, body);
         for (path, api_version, kind) in [(SA, "v1", "ServiceAccount"), (STS, "apps/v1", "StatefulSet")] {
             let (seen, reply) = server.expect("PATCH", path).await;
             assert_eq!(seen.query.get("fieldManager").map(String::as_str), Some("restate-dev"));
@@ -440,6 +444,8 @@ mod tests {
         }
         let (seen, reply) = server.expect("POST", "/api/v1/namespaces").await;
         reply.json(201, seen.body.expect("body"));
+        let (seen, reply) = server.expect("PATCH", NS).await;
+        reply.json(200, seen.body.expect("body"));
         let (_, reply) = server.expect("PATCH", SA).await;
         reply.json(
             403,
