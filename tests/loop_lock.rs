@@ -255,11 +255,11 @@ fn status_of_a_loop_being_made_names_the_up_making_it() {
     holder.lock().unwrap();
     writeln!(holder, "4242 up").unwrap();
     let output = restate_dev(&name, dir.path(), &["status"]).output().unwrap();
-    let stderr = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
     assert!(
-        stderr.contains(&format!("loop {name} is being made: `up` (pid 4242) is under way")),
-        "{stderr}"
+        said.contains(&format!("loop {name} is being made: `up` (pid 4242) is under way")),
+        "{said}"
     );
     drop(holder);
     let output = restate_dev(&name, dir.path(), &["status"]).output().unwrap();
