@@ -233,7 +233,8 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
         })
         .map(|s| s.path.as_str())
         .collect();
-    // The namespace, which did not exist, was created rather than applied.
+    // The namespace, which did not exist, was created first (a create cannot take another loop's over), then
+    // applied with the rest.
     assert!(
         seen.iter()
             .any(|s| s.method == "POST" && s.path == "/api/v1/namespaces")
@@ -241,6 +242,7 @@ async fn up_on_a_context_installs_forwards_and_registers_through_the_real_admin(
     assert_eq!(
         applied,
         [
+            "/api/v1/namespaces/restate",
             "/api/v1/namespaces/restate/serviceaccounts/restate",
             "/api/v1/namespaces/restate/services/restate-cluster",
             "/api/v1/namespaces/restate/services/restate",
