@@ -69,7 +69,7 @@ pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
     }
     let setup = layers.setup(&args.setup, &objects)?;
     // What the runtime cannot honour is warned about, not recorded: it was not applied.
-    let mut record = layers.record(&args.objects, &args.setup, &setup.runtime)?;
+    let (mut record, origins) = layers.record(&args.objects, &args.setup, &setup.runtime)?;
     for key in runtime::ignored_keys(&setup.runtime) {
         record.0.remove(*key);
     }
@@ -85,15 +85,11 @@ pub async fn plan(ctx: &Ctx, args: &UpArgs) -> Result<Plan> {
     }
     // Where each runtime-bound setting came from, so that a runtime that cannot honour one can say so; a
     // recorded one was said when it was given.
-    let (_, object_origins) = layers.resolve(&args.objects)?;
-    let (_, loop_origins) = layers.resolve(&args.setup)?;
     let user_set = runtime::RUNTIME_BOUND
         .into_iter()
         .filter_map(|key| {
-            [object_origins.of(key), loop_origins.of(key)]
-                .into_iter()
-                .find(|origin| !matches!(origin, Origin::Default | Origin::Record(_)))
-                .map(|origin| (key, origin))
+            let origin = origins.of(key);
+            (!matches!(origin, Origin::Default | Origin::Record(_))).then_some((key, origin))
         })
         .collect();
     Ok(Plan {

@@ -63,6 +63,12 @@ impl Origins {
     pub fn of(&self, key: &str) -> Origin {
         self.0.get(key).cloned().unwrap_or(Origin::Default)
     }
+
+    /// Both sets of origins, for flag structs whose keys do not overlap.
+    pub fn merged(mut self, other: Origins) -> Origins {
+        self.0.extend(other.0);
+        self
+    }
 }
 
 /// The file and environment layers, over the loop's record when it has one; flags are laid over them per

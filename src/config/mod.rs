@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use crate::cli::{GlobalArgs, LoopArgs, ObjectArgs, RuntimeKind};
 use crate::error::{Error, Result};
-pub use layers::{Layers, Origin};
+pub use layers::{Layers, Origin, Origins};
 pub use record::{Record, SAMPLE, VERIFY_KEYS};
 
 pub const DEFAULT_NAME: &str = "restate-dev";
@@ -254,10 +254,11 @@ impl Layers {
 
 impl Layers {
     /// What `up` records on the loop for these flags (see [`Record`]): every setting some layer gave, with where
-    /// the loop runs always said, and `restate-binary` as an absolute path (a later `up` may run elsewhere).
-    pub fn record(&self, objects: &ObjectArgs, setup: &LoopArgs, runtime: &Runtime) -> Result<Record> {
-        let (objects, _) = self.resolve(objects)?;
-        let (setup, _) = self.resolve(setup)?;
+    /// the loop runs always said, and `restate-binary` as an absolute path (a later `up` may run elsewhere). With
+    /// it, where each of those settings came from.
+    pub fn record(&self, objects: &ObjectArgs, setup: &LoopArgs, runtime: &Runtime) -> Result<(Record, Origins)> {
+        let (objects, object_origins) = self.resolve(objects)?;
+        let (setup, loop_origins) = self.resolve(setup)?;
         let mut values = std::collections::BTreeMap::new();
         for value in [serde_json::to_value(objects), serde_json::to_value(setup)] {
             let serde_json::Value::Object(map) = value.expect("flag structs serialize") else {
@@ -282,7 +283,7 @@ impl Layers {
         {
             *binary = absolute.display().to_string();
         }
-        Ok(Record::from_settings(values))
+        Ok((Record::from_settings(values), object_origins.merged(loop_origins)))
     }
 }
 
@@ -430,7 +431,7 @@ mod tests {
             }
         );
         // What the next `up` records: all of it, the new values in.
-        let next = layers.record(&objects, &setup, &settings.runtime).unwrap();
+        let (next, _) = layers.record(&objects, &setup, &settings.runtime).unwrap();
         assert_eq!(record.changes(&next), ["replicas: 2 → 3", "storage-size: 5Gi → 7Gi"]);
     }
 
@@ -485,7 +486,7 @@ mod tests {
         assert_eq!(o.service_image, None);
         let settings = layers.setup(&setup, &o).unwrap();
         assert_eq!(settings.verify, Verify::Sample);
-        let next = layers.record(&objects, &setup, &settings.runtime).unwrap();
+        let (next, _) = layers.record(&objects, &setup, &settings.runtime).unwrap();
         assert_eq!(next, recorded(&[("runtime", "kind")]));
     }
 
@@ -501,7 +502,7 @@ mod tests {
             "a/b:1",
             "--no-verify",
         ]);
-        let next = layers
+        let (next, _) = layers
             .record(&objects, &setup, &Runtime::Context("prod".into()))
             .unwrap();
         assert_eq!(
@@ -509,7 +510,7 @@ mod tests {
             recorded(&[("context", "prod"), ("no-verify", "true"), ("service-image", "a/b:1")])
         );
         let (objects, setup) = up_flags(&["--restate-binary", "bin/restate-server"]);
-        let next = layers.record(&objects, &setup, &Runtime::Kind).unwrap();
+        let (next, _) = layers.record(&objects, &setup, &Runtime::Kind).unwrap();
         let binary = next.get("restate-binary").unwrap();
         assert!(
             binary.starts_with('/') && binary.ends_with("/bin/restate-server"),

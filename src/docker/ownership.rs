@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::labels;
 
 /// kind's cluster label on its node containers (kind's own; restate-dev's nodes carry it too).
-const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+pub const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
 const COMPOSE_PROJECT_LABEL: &str = "com.docker.compose.project";
 
 /// A Docker object a loop uses by name.

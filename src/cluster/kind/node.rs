@@ -15,7 +15,7 @@ pub use crate::k8s::objects::{ADMIN_NODE_PORT, INGRESS_NODE_PORT};
 use crate::labels;
 
 /// kind's labels: `kind get clusters` lists the values of the first; the second names the node's role.
-pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+pub const CLUSTER_LABEL: &str = crate::docker::ownership::KIND_CLUSTER_LABEL;
 pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
 
 pub fn node_name(cluster: &str) -> String {

@@ -278,9 +278,7 @@ mod tests {
 
     #[test]
     fn everything_carries_the_loop_labels_and_selectors_only_the_app() {
-        let loop_labels = crate::labels::for_loop("demo");
-        let has_loop_labels =
-            |labels: &BTreeMap<String, String>| loop_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        let has_loop_labels = |labels: &BTreeMap<String, String>| crate::labels::is_loops(labels, "demo");
         let manifests = render(&settings(3), IMAGE, true, &ImageIds::default(), None);
         for m in &manifests {
             let labels = m.object.metadata.labels.clone().unwrap_or_default();
